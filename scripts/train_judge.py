@@ -1,0 +1,19 @@
+"""Train the 3-class sentiment judge and record its held-out accuracy on movie sentences."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+import pandas as pd
+
+from lmlerp import atomic, judge
+
+table = pd.read_parquet(snakemake.input.judge_data)
+movie = pd.read_parquet(snakemake.input.movie)
+train, test = table[table.split == "train"], table[table.split == "test"]
+polar = movie[(movie.split == "test") & (movie.sentiment != "neutral")]
+model = judge.train(train.text.tolist(), train.label.tolist(), **snakemake.params.settings)
+model.save(snakemake.output.judge)
+atomic.write_json(
+    snakemake.output.metrics, {**judge.evaluate(model, test, polar), "n_train": len(train)}
+)

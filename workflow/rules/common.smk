@@ -1,0 +1,106 @@
+# Config validation (before any job runs), grid construction and named input helpers.
+import re
+
+from lmlerp import config as lmlerp_config
+from lmlerp import labels
+
+lmlerp_config.validate(config)
+
+PRETRAINED = ["theta0", "theta_c4"]
+SENTIMENTS = {"pos": "positive", "neg": "negative"}
+OTHER_DOMAINS = ["tweets", "amazon", "nyt"]
+CANDIDATES = labels.candidates(
+    config["finetune"]["lr"],
+    config["finetune"]["batch_size"],
+    config["finetune"]["steps"],
+)
+GPUS = 1 if config["device"].startswith("cuda") else 0
+
+
+wildcard_constraints:
+    asset="|".join(config["assets"]),
+    model="|".join(PRETRAINED),
+    sentiment="|".join(SENTIMENTS),
+    candidate="|".join(map(re.escape, CANDIDATES)),
+
+
+def finetune_hyperparameters():
+    """Grid-independent fine-tuning settings shared by every candidate."""
+    return {
+        k: v
+        for k, v in config["finetune"].items()
+        if k not in ("lr", "batch_size", "steps")
+    }
+
+
+def candidate_metrics(wildcards):
+    return expand(
+        "results/finetune/{sentiment}/{candidate}/metrics.json",
+        sentiment=wildcards.sentiment,
+        candidate=CANDIDATES,
+    )
+
+
+def candidate_models(wildcards):
+    return expand(
+        "results/finetune/{sentiment}/{candidate}/model",
+        sentiment=wildcards.sentiment,
+        candidate=CANDIDATES,
+    )
+
+
+def final_outputs():
+    return [
+        "results/summary.json",
+        "results/models/judge_lm",
+        "results/prepare/prompts.parquet",
+    ]
+
+
+def asset_settings(wildcards):
+    """This asset's pinned requirement, sha256 and members (a params function: edits re-run)."""
+    return config["assets"][wildcards.asset]
+
+
+def pretrain_hyperparameters():
+    """Pretraining settings shared by θ0 and θC4 (everything but the per-model seeds)."""
+    return {k: v for k, v in config["pretrain"].items() if k != "seeds"}
+
+
+def pretrain_seed(wildcards):
+    return config["pretrain"]["seeds"][wildcards.model]
+
+
+def candidate_settings(wildcards):
+    return CANDIDATES[wildcards.candidate]
+
+
+def sentiment_name(wildcards):
+    return SENTIMENTS[wildcards.sentiment]
+
+
+def judge_settings():
+    """Keyword arguments of `lmlerp.judge.train`."""
+    keys = ("max_features", "ngram_max", "C")
+    return {**{k: config["judge"][k] for k in keys}, "seed": config["seed"]}
+
+
+def benchmark_files():
+    """The `benchmark:` files of every job in this config's DAG (stale ones are not counted)."""
+    return [
+        *expand("benchmarks/download/{asset}.tsv", asset=config["assets"]),
+        "benchmarks/convert_judge_lm/judge_lm.tsv",
+        "benchmarks/prepare_movie/movie.tsv",
+        "benchmarks/prepare_corpus/corpus.tsv",
+        "benchmarks/prepare_judge_data/judge_data.tsv",
+        "benchmarks/train_tokenizer/tokenizer.tsv",
+        "benchmarks/prepare_prompts/prompts.tsv",
+        *expand("benchmarks/pretrain/{model}.tsv", model=PRETRAINED),
+        *expand(
+            "benchmarks/finetune/{sentiment}/{candidate}.tsv",
+            sentiment=SENTIMENTS,
+            candidate=CANDIDATES,
+        ),
+        *expand("benchmarks/select_finetune/{sentiment}.tsv", sentiment=SENTIMENTS),
+        "benchmarks/train_judge/judge.tsv",
+    ]

@@ -1,0 +1,98 @@
+# Deterministic, disjoint splits of the offline data; the shared tokenizer; the prompt sets.
+
+
+rule prepare_movie:
+    input:
+        vader="resources/vader",
+    output:
+        movie="results/prepare/movie.parquet",
+    log:
+        "logs/prepare_movie/movie.log",
+    benchmark:
+        "benchmarks/prepare_movie/movie.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        splits=config["data"]["movie_splits"],
+        threshold=config["data"]["movie_threshold"],
+        seed=config["seed"],
+    script:
+        "../../scripts/prepare_movie.py"
+
+
+rule prepare_corpus:
+    input:
+        gensim="resources/gensim",
+    output:
+        corpus="results/prepare/corpus.parquet",
+    log:
+        "logs/prepare_corpus/corpus.log",
+    benchmark:
+        "benchmarks/prepare_corpus/corpus.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        splits=config["data"]["corpus_splits"],
+        val_fraction=config["data"]["val_fraction"],
+        seed=config["seed"],
+    script:
+        "../../scripts/prepare_corpus.py"
+
+
+rule prepare_judge_data:
+    input:
+        movie="results/prepare/movie.parquet",
+        vader="resources/vader",
+    output:
+        judge_data="results/prepare/judge_data.parquet",
+    log:
+        "logs/prepare_judge_data/judge_data.log",
+    benchmark:
+        "benchmarks/prepare_judge_data/judge_data.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        domains=config["judge"]["domains"],
+        other_domains=OTHER_DOMAINS,
+        neutral_band=config["judge"]["neutral_band"],
+        test_fraction=config["judge"]["test_fraction"],
+        seed=config["seed"],
+    script:
+        "../../scripts/prepare_judge_data.py"
+
+
+rule train_tokenizer:
+    input:
+        corpus="results/prepare/corpus.parquet",
+    output:
+        tokenizer=directory("results/tokenizer"),
+    log:
+        "logs/train_tokenizer/tokenizer.log",
+    benchmark:
+        "benchmarks/train_tokenizer/tokenizer.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        settings=config["tokenizer"],
+    script:
+        "../../scripts/train_tokenizer.py"
+
+
+rule prepare_prompts:
+    input:
+        corpus="results/prepare/corpus.parquet",
+        movie="results/prepare/movie.parquet",
+        tokenizer="results/tokenizer",
+    output:
+        prompts="results/prepare/prompts.parquet",
+    log:
+        "logs/prepare_prompts/prompts.log",
+    benchmark:
+        "benchmarks/prepare_prompts/prompts.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        prompts=config["prompts"],
+        seed=config["seed"],
+    script:
+        "../../scripts/prepare_prompts.py"

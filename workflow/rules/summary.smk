@@ -1,0 +1,26 @@
+# One machine-readable file of the numbers every stage measured.
+
+
+rule summarize:
+    input:
+        pretrain_metrics=expand(
+            "results/pretrain/{model}/metrics.json", model=PRETRAINED
+        ),
+        selections=expand(
+            "results/finetune/{sentiment}/candidates.tsv", sentiment=SENTIMENTS
+        ),
+        judge_metrics="results/judge_metrics.json",
+        judge_lm="results/models/judge_lm",
+    output:
+        summary="results/summary.json",
+    log:
+        "logs/summarize/summary.log",
+    benchmark:
+        "benchmarks/summarize/summary.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        pretrained=PRETRAINED,
+        benchmarks=benchmark_files(),
+    script:
+        "../../scripts/summarize.py"
