@@ -31,6 +31,9 @@ def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterato
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
         tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod((0o777 if directory else 0o666) & ~umask)  # mkstemp's 0600 would hide results
     try:
         yield tmp
         if directory and final.is_dir():

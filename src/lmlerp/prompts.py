@@ -33,7 +33,7 @@ def cut(text: str, tokenizer: PreTrainedTokenizerBase, n_tokens: int, min_tokens
         )
 
     backward = range(min(n_tokens, len(ids)), min_tokens - 1, -1)
-    forward = range(n_tokens + 1, len(ids) + 1)
+    forward = range(max(n_tokens + 1, min_tokens), len(ids) + 1)
     k = next((k for k in (*backward, *forward) if at_boundary(k)), min(n_tokens, len(ids)))
     return tokenizer.decode(ids[:k]).rstrip(), k
 

@@ -26,6 +26,8 @@ def models(
     out = {name: read_json(path) for name, path in zip(pretrained, pretrain_metrics, strict=True)}
     for name, path in zip(("theta_pos", "theta_neg"), selections, strict=True):
         table = pd.read_csv(path, sep="\t")
+        if table.selected.sum() != 1:
+            raise ValueError(f"{path}: expected exactly one selected candidate")
         best = table[table.selected].iloc[0]
         out[name] = {
             key: (best[key].item() if hasattr(best[key], "item") else best[key])

@@ -24,13 +24,21 @@ wildcard_constraints:
     candidate="|".join(map(re.escape, CANDIDATES)),
 
 
+def canonical(value):
+    """A params value with mapping keys sorted, recursively: Snakemake compares params by their
+    text, so reordering keys in a YAML file must not look like a change and re-run jobs.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def finetune_hyperparameters():
     """Grid-independent fine-tuning settings shared by every candidate."""
-    return {
-        k: v
-        for k, v in config["finetune"].items()
-        if k not in ("lr", "batch_size", "steps")
-    }
+    grid = ("lr", "batch_size", "steps")
+    return canonical({k: v for k, v in config["finetune"].items() if k not in grid})
 
 
 def candidate_metrics(wildcards):
@@ -59,12 +67,12 @@ def final_outputs():
 
 def asset_settings(wildcards):
     """This asset's pinned requirement, sha256 and members (a params function: edits re-run)."""
-    return config["assets"][wildcards.asset]
+    return canonical(config["assets"][wildcards.asset])
 
 
 def pretrain_hyperparameters():
     """Pretraining settings shared by θ0 and θC4 (everything but the per-model seeds)."""
-    return {k: v for k, v in config["pretrain"].items() if k != "seeds"}
+    return canonical({k: v for k, v in config["pretrain"].items() if k != "seeds"})
 
 
 def pretrain_seed(wildcards):
@@ -72,7 +80,7 @@ def pretrain_seed(wildcards):
 
 
 def candidate_settings(wildcards):
-    return CANDIDATES[wildcards.candidate]
+    return canonical(CANDIDATES[wildcards.candidate])
 
 
 def sentiment_name(wildcards):
@@ -82,7 +90,7 @@ def sentiment_name(wildcards):
 def judge_settings():
     """Keyword arguments of `lmlerp.judge.train`."""
     keys = ("max_features", "ngram_max", "C")
-    return {**{k: config["judge"][k] for k in keys}, "seed": config["seed"]}
+    return canonical({**{k: config["judge"][k] for k in keys}, "seed": config["seed"]})
 
 
 def benchmark_files():

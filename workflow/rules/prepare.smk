@@ -13,7 +13,7 @@ rule prepare_movie:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        splits=config["data"]["movie_splits"],
+        splits=canonical(config["data"]["movie_splits"]),
         threshold=config["data"]["movie_threshold"],
         seed=config["seed"],
     script:
@@ -32,7 +32,7 @@ rule prepare_corpus:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        splits=config["data"]["corpus_splits"],
+        splits=canonical(config["data"]["corpus_splits"]),
         val_fraction=config["data"]["val_fraction"],
         seed=config["seed"],
     script:
@@ -73,7 +73,7 @@ rule train_tokenizer:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        settings=config["tokenizer"],
+        settings=canonical(config["tokenizer"]),
     script:
         "../../scripts/train_tokenizer.py"
 
@@ -92,7 +92,7 @@ rule prepare_prompts:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        prompts=config["prompts"],
+        prompts=canonical(config["prompts"]),
         seed=config["seed"],
     script:
         "../../scripts/prepare_prompts.py"

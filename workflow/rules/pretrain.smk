@@ -21,7 +21,7 @@ rule pretrain:
         mem_mb=4000,
         runtime=60,
     params:
-        arch=config["model"],
+        arch=canonical(config["model"]),
         hp=pretrain_hyperparameters(),
         seed=pretrain_seed,
         device=config["device"],

@@ -1,0 +1,145 @@
+"""Config validation: the closed schema plus the rules that span several keys."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmlerp.config import ConfigError, load, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def _set(path: str, value):
+    def edit(config):
+        *parents, last = path.split(".")
+        for key in parents:
+            config = config[key]
+        config[last] = value
+
+    return edit
+
+
+def _delete(path: str):
+    def edit(config):
+        *parents, last = path.split(".")
+        for key in parents:
+            config = config[key]
+        del config[last]
+
+    return edit
+
+
+# (id, edit of the default config, regex the ConfigError message must match)
+MALFORMED = [
+    ("seed-wrong-type", _set("seed", "zero"), r"'seed'.*not of type 'integer'"),
+    ("unknown-top-level-key", _set("sed", 1), r"'sed' is not a known setting"),
+    ("unknown-nested-key", _set("finetune.lrr", [1.0e-3]), r"'finetune\.lrr' is not a known"),
+    ("negative-lr-in-grid", _set("finetune.lr", [3.0e-4, -0.1]), r"'finetune\.lr\[1\]'"),
+    ("zero-steps", _set("pretrain.steps", 0), r"'pretrain\.steps'.*less than the minimum"),
+    ("empty-lr-grid", _set("finetune.lr", []), r"'finetune\.lr'.*non-empty"),
+    ("duplicate-grid-values", _set("finetune.lr", [1.0e-3, 1.0e-3]), r"'finetune\.lr'.*non-uniq"),
+    ("bad-device", _set("device", "tpu"), r"'device'.*'tpu'"),
+    ("bad-dtype", _set("dtype", "float16"), r"'dtype'.*'float16'"),
+    ("missing-required-key", _delete("pretrain.lr"), r"'pretrain\.lr' is required but missing"),
+    (
+        "missing-nested-seed",
+        _delete("pretrain.seeds.theta_c4"),
+        r"'pretrain\.seeds\.theta_c4' is required",
+    ),
+    (
+        "movie-splits-not-summing-to-1",
+        _set("data.movie_splits.train", 0.6),
+        r"'data\.movie_splits'.*sum to 1",
+    ),
+    (
+        "corpus-splits-not-summing-to-1",
+        _set("data.corpus_splits.heldout", 0.0),
+        r"'data\.corpus_splits'.*sum to 1",
+    ),
+    ("min-tokens-above-max", _set("prompts.min_tokens", 11), r"'prompts\.min_tokens'"),
+    ("n-head-not-dividing-n-embd", _set("model.n_head", 3), r"'model\.n_head'.*does not divide"),
+    (
+        "block-size-above-n-positions",
+        _set("pretrain.block_size", 256),
+        r"'pretrain\.block_size'.*n_positions",
+    ),
+    ("warmup-equal-to-steps", _set("pretrain.warmup_steps", 200), r"'pretrain\.warmup_steps'"),
+    ("finetune-warmup-too-long", _set("finetune.warmup_steps", 120), r"'finetune\.warmup_steps'"),
+    (
+        "equal-pretrain-seeds",
+        _set("pretrain.seeds.theta_c4", 1),
+        r"'pretrain\.seeds\.theta_c4' must differ",
+    ),
+    ("sha256-too-short", _set("assets.vader.sha256", "abc123"), r"'assets\.vader\.sha256'"),
+    ("sha256-upper-case", _set("assets.vader.sha256", "A" * 64), r"'assets\.vader\.sha256'"),
+    (
+        "member-name-with-slash",
+        _set("assets.gensim.members", {"sub/lee.cor": "gensim/test/test_data/lee.cor"}),
+        r"'assets\.gensim\.members'.*sub/lee\.cor",
+    ),
+    (
+        "lr-written-as-string",
+        _set("pretrain.lr", "1e-4"),
+        r"'pretrain\.lr'.*write it with a dot, e\.g\. 1\.0e-4",
+    ),
+    ("bad-betas-length", _set("pretrain.betas", [0.9]), r"'pretrain\.betas'"),
+    ("unknown-judge-domain", _set("judge.domains", ["movie", "imdb"]), r"'judge\.domains\[1\]'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"), [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+)
+def test_malformed_config_names_the_key(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "tests/configs/tiny.yaml"])
+def test_shipped_configs_are_valid(path):
+    config = load(ROOT / path)
+    assert config["seed"] == 0
+    assert set(config) == set(DEFAULT)
+
+
+def test_load_writes_nothing_and_returns_the_file_content(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(DEFAULT))
+    assert load(path) == DEFAULT
+
+
+def test_load_refuses_a_yaml_list(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- seed: 0\n- device: cpu\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load(path)
+
+
+def test_load_validates_the_file(tmp_path):
+    config = copy.deepcopy(DEFAULT)
+    config["finetune"]["lrr"] = [1.0e-3]
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"'finetune\.lrr'"):
+        load(path)
+
+
+def test_unknown_key_message_lists_the_allowed_keys():
+    config = copy.deepcopy(DEFAULT)
+    config["finetune"]["lrr"] = [1.0e-3]
+    with pytest.raises(ConfigError, match=r"allowed here: batch_size, lr, seed, steps"):
+        validate(config)
+
+
+def test_exponent_without_dot_in_yaml_is_caught_with_a_hint(tmp_path):
+    text = (ROOT / "config.yaml").read_text().replace("lr: 2.0e-3", "lr: 2e-3")
+    assert "lr: 2e-3" in text
+    path = tmp_path / "exponent.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"'pretrain\.lr'.*YAML reads 2e-3 as text"):
+        load(path)

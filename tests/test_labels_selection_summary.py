@@ -1,0 +1,156 @@
+"""Clean number spellings, the fine-tuning grid, candidate selection, the summary numbers."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from lmlerp import labels, selection, summary
+
+# --- labels -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (0.0003, "0.0003"),
+        (2.0, "2"),
+        (2, "2"),
+        (0.1 + 0.2, "0.3"),
+        (-4 / 2.5, "-1.6"),
+        (-0.0, "0"),
+        (1e-05, "1e-05"),
+        (3.0e-4, "0.0003"),
+        (1 / 3, "0.333333333333"),
+        (-2.5, "-2.5"),
+        (120, "120"),
+    ],
+)
+def test_number_is_a_clean_lossless_spelling(x, text):
+    assert labels.number(x) == text
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_number_refuses_booleans(flag):
+    with pytest.raises(TypeError, match="boolean"):
+        labels.number(flag)
+
+
+def test_candidate_name():
+    assert labels.candidate(3.0e-4, 16, 150) == "lr0.0003_bs16_steps150"
+    assert labels.candidate(0.1 + 0.2, 8, 1) == "lr0.3_bs8_steps1"
+
+
+def test_candidates_are_the_grid_in_config_order():
+    grid = labels.candidates([1.0e-3, 3.0e-4], [16, 8], [100])
+    assert list(grid) == [
+        "lr0.001_bs16_steps100",
+        "lr0.001_bs8_steps100",
+        "lr0.0003_bs16_steps100",
+        "lr0.0003_bs8_steps100",
+    ]
+    assert grid["lr0.0003_bs8_steps100"] == {"lr": 3.0e-4, "batch_size": 8, "steps": 100}
+
+
+def test_candidates_refuse_names_that_collide():
+    with pytest.raises(ValueError, match=r"duplicate fine-tuning candidate 'lr0\.3_bs8_steps5'"):
+        labels.candidates([0.3, 0.1 + 0.2], [8], [5])
+
+
+# --- selection ----------------------------------------------------------------------------
+
+
+def row(name: str, val_ppl: float) -> dict:
+    return {"candidate": name, "val_ppl": val_ppl, "lr": 1e-3}
+
+
+def test_select_picks_the_lowest_val_ppl():
+    table = selection.select([row("c", 12.0), row("a", 15.0), row("b", 11.5)])
+    assert table.candidate.tolist() == ["a", "b", "c"]
+    assert table.selected.tolist() == [False, True, False]
+    assert table.selected.dtype == bool
+
+
+def test_select_breaks_ties_by_the_first_candidate_name():
+    table = selection.select([row("lr0.003", 9.0), row("lr0.001", 9.0), row("lr0.01", 10.0)])
+    assert table.selected.sum() == 1
+    assert table.candidate[table.selected].item() == "lr0.001"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf], ids=["nan", "inf"])
+def test_select_refuses_a_non_finite_val_ppl(bad):
+    with pytest.raises(ValueError, match=r"candidate 'diverged' has a non-finite val_ppl"):
+        selection.select([row("ok", 10.0), row("diverged", bad)])
+
+
+def test_select_refuses_an_empty_list():
+    with pytest.raises(ValueError, match="no fine-tuning candidates"):
+        selection.select([])
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def write_benchmark(path, seconds: list[float]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["s\th:m:s\tmax_rss"] + [f"{s}\t0:00:{int(s):02d}\t100.5" for s in seconds]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_stage_timings_sums_the_last_run_per_rule(tmp_path):
+    bench = tmp_path / "benchmarks"
+    paths = [
+        write_benchmark(bench / "finetune" / "pos" / "lr0.001.tsv", [3.0, 4.25]),  # last row
+        write_benchmark(bench / "finetune" / "neg" / "lr0.001.tsv", [1.5]),
+        write_benchmark(bench / "pretrain" / "theta0.tsv", [10.126]),
+        str(bench / "judge" / "missing.tsv"),
+    ]
+    timings = summary.stage_timings(paths)
+    assert timings == {"finetune": 5.75, "pretrain": 10.13, "total_job_seconds": 15.88}
+    assert list(timings)[-1] == "total_job_seconds"
+
+
+def test_stage_timings_of_no_files_is_zero(tmp_path):
+    assert summary.stage_timings([str(tmp_path / "benchmarks" / "x" / "y.tsv")]) == {
+        "total_job_seconds": 0.0
+    }
+
+
+def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
+    metrics = {"theta0": {"val_ppl": 40.5, "params": 1900000}, "theta_c4": {"val_ppl": 41.0}}
+    for name, content in metrics.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    columns = ["candidate", "lr", "batch_size", "steps", "val_ppl", "nll_pos_val", "nll_neg_val"]
+    pos = pd.DataFrame(
+        [
+            ["lr0.001_bs16_steps100", 0.001, 16, 100, 30.0, 3.1, 3.9, False],
+            ["lr0.003_bs16_steps100", 0.003, 16, 100, 25.0, 3.0, 4.0, True],
+        ],
+        columns=[*columns, "selected"],
+    )
+    neg = pos.assign(selected=[True, False], nll_neg_val=[2.5, 2.7])
+    pos.to_csv(tmp_path / "pos.tsv", sep="\t", index=False)
+    neg.to_csv(tmp_path / "neg.tsv", sep="\t", index=False)
+    out = summary.models(
+        [str(tmp_path / "theta0.json"), str(tmp_path / "theta_c4.json")],
+        [str(tmp_path / "pos.tsv"), str(tmp_path / "neg.tsv")],
+        ["theta0", "theta_c4"],
+    )
+    assert list(out) == ["theta0", "theta_c4", "theta_pos", "theta_neg"]
+    assert out["theta0"] == metrics["theta0"]
+    assert out["theta_pos"] == {
+        "candidate": "lr0.003_bs16_steps100",
+        "lr": 0.003,
+        "batch_size": 16,
+        "steps": 100,
+        "val_ppl": 25.0,
+        "nll_pos_val": 3.0,
+        "nll_neg_val": 4.0,
+    }
+    assert out["theta_neg"]["candidate"] == "lr0.001_bs16_steps100"
+    assert out["theta_neg"]["nll_neg_val"] == 2.5
+    json.dumps(out)  # plain Python values, ready for summary.json
+    assert type(out["theta_pos"]["batch_size"]) is int
+    assert type(out["theta_pos"]["lr"]) is float

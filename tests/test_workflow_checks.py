@@ -1,0 +1,64 @@
+"""Static checks of the workflow: lint, formatting, the default DAG, and configs refused before
+any job runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_helpers import REPO, TINY, job_counts, snakemake
+
+BIN = Path(sys.executable).parent
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run(
+        [BIN / "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_finds_nothing_to_change():
+    result = subprocess.run(
+        [BIN / "snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_default_config_dry_run_plans_every_stage(tmp_path):
+    result = snakemake(tmp_path, "--dry-run", configfile=REPO / "config.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    grid = config["finetune"]
+    candidates = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["steps"])
+    assert counts["download"] == 3
+    assert counts["pretrain"] == 2
+    assert counts["finetune"] == 2 * candidates
+    assert counts["select_finetune"] == 2
+    for rule in ("prepare_movie", "prepare_corpus", "train_tokenizer", "train_judge", "summarize"):
+        assert counts[rule] == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda c: c["finetune"].update(lr=[]), "finetune.lr"),
+        (lambda c: c["pretrain"].update(steps=-5), "pretrain.steps"),
+        (lambda c: c.update(devise="cuda"), "devise"),
+        (lambda c: c["data"].update(movie_threshold="high"), "data.movie_threshold"),
+    ],
+    ids=["empty-grid", "negative-steps", "unknown-key", "bad-threshold"],
+)
+def test_bad_config_is_refused_before_any_job_runs(tmp_path, edit, key):
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, configfile=bad)
+    assert result.returncode != 0
+    assert f"config key '{key}" in result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

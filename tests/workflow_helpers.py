@@ -1,0 +1,55 @@
+"""Run the Snakemake workflow of this repository in a scratch directory (for the tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+DOWNLOADS = REPO / "resources" / "downloads"  # shared cache of the pinned PyPI artifacts
+
+
+def prepare_workdir(workdir: Path) -> Path:
+    """A scratch working directory whose download cache is the repository's (fetched once)."""
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    (workdir / "resources").mkdir(parents=True, exist_ok=True)
+    link = workdir / "resources" / "downloads"
+    if not link.exists():
+        link.symlink_to(DOWNLOADS, target_is_directory=True)
+    return workdir
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 ARGS` on this repository's Snakefile, run inside `workdir`."""
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(configfile),
+        "--cores", "2",
+        *args,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count} (without the total)."""
+    block = dry_run_output.split("Job stats:", 1)[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", block, flags=re.MULTILINE))
+    counts.pop("total", None)
+    return {rule: int(n) for rule, n in counts.items()}
+
+
+def jobs(dry_run_output: str) -> list[dict[str, str]]:
+    """Every planned job of a dry run: rule, reason and wildcards as printed."""
+    found = []
+    for chunk in re.split(r"^(?:local)?rule ", dry_run_output, flags=re.MULTILINE)[1:]:
+        job = {"rule": chunk.split(":", 1)[0]}
+        for key in ("reason", "wildcards"):
+            match = re.search(rf"^\s+{key}: (.*)$", chunk, flags=re.MULTILINE)
+            job[key] = match.group(1) if match else ""
+        found.append(job)
+    return found
