@@ -9,11 +9,8 @@ import pandas as pd
 from lmlerp import atomic, judge
 
 table = pd.read_parquet(snakemake.input.judge_data)
-movie = pd.read_parquet(snakemake.input.movie)
-train, test = table[table.split == "train"], table[table.split == "test"]
-polar = movie[(movie.split == "test") & (movie.sentiment != "neutral")]
+train = table[table.split == "train"]
 model = judge.train(train.text.tolist(), train.label.tolist(), **snakemake.params.settings)
 model.save(snakemake.output.judge)
-atomic.write_json(
-    snakemake.output.metrics, {**judge.evaluate(model, test, polar), "n_train": len(train)}
-)
+movie = pd.read_parquet(snakemake.input.movie)
+atomic.write_json(snakemake.output.metrics, judge.evaluate(model, table, movie))

@@ -140,3 +140,28 @@ def test_load_names_unsupported_settings(judge, tmp_path):
     path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 99}))
     with pytest.raises(ValueError, match=r"judge\.json: format_version"):
         SentimentJudge.load(tmp_path / "judge")
+
+
+def test_evaluate_scores_held_out_rows_and_polar_test_sentences(judge):
+    import pandas as pd
+
+    from lmlerp.judge import evaluate
+
+    judge_table = pd.DataFrame(
+        {
+            "text": ["great good lovely", "bad awful boring", "the table chair", "good good"],
+            "label": [2, 0, 1, 0],  # the last row is deliberately mislabelled: 3/4 correct
+            "split": ["test", "test", "test", "test"],
+        }
+    )
+    movie = pd.DataFrame(
+        {
+            "text": ["wonderful great", "dreadful awful", "lovely good", "street window"],
+            "sentiment": ["positive", "negative", "negative", "neutral"],
+            "split": ["test", "test", "test", "test"],
+        }
+    )
+    result = evaluate(judge, judge_table, movie)
+    assert result["accuracy"] == pytest.approx(0.75)
+    assert result["polar_accuracy"] == pytest.approx(2 / 3)  # neutral rows are not polar
+    assert (result["n_test"], result["n_polar"], result["n_train"]) == (4, 3, 0)

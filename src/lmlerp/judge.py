@@ -250,14 +250,16 @@ def _check_settings(path: Path, settings: dict) -> None:
         )
 
 
-def evaluate(judge: SentimentJudge, test: pd.DataFrame, polar: pd.DataFrame) -> dict[str, float]:
+def evaluate(judge: SentimentJudge, judge_table: pd.DataFrame, movie: pd.DataFrame) -> dict:
     """Held-out quality of the judge on movie sentences it never saw.
 
-    accuracy: 3-class accuracy on the judge's own held-out movie split (labels from ratings).
-    polar_accuracy: on positive / negative test sentences of the fine-tuning split, the share
-    whose positive score (Eq. 6) falls on the right side of 0.5 — the distinction the
-    experiments rely on.
+    accuracy: 3-class accuracy on the judge's own held-out movie rows (`split == "test"` of the
+    judge table; labels from ratings). polar_accuracy: on the positive / negative sentences of
+    the fine-tuning test split, the share whose positive score (Eq. 6) falls on the right side
+    of 0.5 — the distinction the experiments rely on.
     """
+    test = judge_table[judge_table.split == "test"]
+    polar = movie[(movie.split == "test") & (movie.sentiment != "neutral")]
     scores = judge.positive_score(polar.text.tolist())
     truth = (polar.sentiment == "positive").to_numpy()
     return {
@@ -265,4 +267,5 @@ def evaluate(judge: SentimentJudge, test: pd.DataFrame, polar: pd.DataFrame) -> 
         "polar_accuracy": float(np.mean((scores > 0.5) == truth)),
         "n_test": len(test),
         "n_polar": len(polar),
+        "n_train": int((judge_table.split == "train").sum()),
     }

@@ -2,7 +2,7 @@
 
 θC4 stands in for the paper's GPT-C4 (DistilGPT-2 architecture trained on C4): the same
 architecture and tokenizer as θ0, but an independent initialisation and disjoint data, so the two
-are *not* connected by fine-tuning — the decorrelated experiment (paper §4.4) interpolates them.
+are *not* connected by fine-tuning — the decorrelated experiment interpolates them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ scale uses GPT-2's own tokenizer through `from_pretrained`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,8 +55,5 @@ def load(directory: str | Path) -> PreTrainedTokenizerFast:
 
 def fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
     """A stable digest of the vocabulary, so that mismatched tokenizers are caught up front."""
-    import hashlib
-    import json
-
     vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
     return hashlib.sha256(vocab.encode()).hexdigest()[:16]
