@@ -1,0 +1,228 @@
+"""Linear-mode-connectivity barriers on hand-built loss curves, and their defining invariants."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmlerp import connectivity
+from lmlerp.connectivity import (
+    barrier_height,
+    chord_excess,
+    convexity_gap,
+    curve_metrics,
+    delta,
+    improved_convexity_gap,
+    rebasin_barrier,
+)
+
+# --- hand-built curves --------------------------------------------------------------------------
+
+
+def test_straight_line_between_unequal_endpoints_has_no_chord_barrier():
+    t = np.linspace(0, 1, 7)
+    loss = 2 + 3 * t
+    assert barrier_height(t, loss) == pytest.approx(0, abs=1e-12)
+    assert convexity_gap(t, loss) == pytest.approx(0, abs=1e-12)
+    assert improved_convexity_gap(t, loss) == pytest.approx(0, abs=1e-12)
+    assert rebasin_barrier(t, loss) == 1.5  # max 5 - mean(2, 5) = |5 - 2| / 2, never 0
+
+
+def test_one_bump_has_barrier_one_at_the_middle():
+    t = np.linspace(0, 1, 11)
+    loss = 1 + 4 * t * (1 - t)
+    excess = chord_excess(t, loss)
+    assert barrier_height(t, loss) == pytest.approx(1, abs=1e-12)
+    assert t[np.argmax(excess)] == 0.5
+    assert excess[0] == excess[-1] == 0
+    assert convexity_gap(t, loss) == barrier_height(t, loss)  # concave: the full chord is the worst
+
+
+def test_two_bumps_around_a_deep_dip_give_a_convexity_gap_above_the_barrier():
+    # t = 0, 1/4, 1/2, 3/4, 1 and L = 0, 1, -1, 1, 0.
+    # BH: the chord from L(0) = 0 to L(1) = 0 is flat at 0, so BH = max L - 0 = 1 (at t = 1/4, 3/4).
+    # CG: on [0, 1/2] the chord runs from 0 down to -1 and is -1/2 at t = 1/4, where L = 1:
+    #     1 - (-1/2) = 3/2; [1/2, 1] gives 3/2 at t = 3/4 by symmetry. No pair does better (the
+    #     lower convex envelope is the V through (0, 0), (1/2, -1), (1, 0)), so CG = 3/2.
+    # rebasin: max L - (0 + 0)/2 = 1.
+    t = [0, 0.25, 0.5, 0.75, 1]
+    loss = [0, 1, -1, 1, 0]
+    assert curve_metrics(t, loss) == {
+        "barrier_height": 1.0,
+        "convexity_gap": 1.5,
+        "improved_convexity_gap": 1.5,
+        "rebasin_barrier": 1.0,
+    }
+
+
+def test_sinusoid_with_two_bumps_has_convexity_gap_above_barrier():
+    t = np.linspace(0, 1, 31)
+    loss = np.sin(3 * np.pi * t)  # bumps at 1/6 and 5/6, a dip to -1 at 1/2
+    assert barrier_height(t, loss) == pytest.approx(1, abs=1e-12)
+    assert convexity_gap(t, loss) > barrier_height(t, loss) + 0.3
+
+
+def test_unequal_endpoints_barrier_is_measured_against_the_chord_not_the_mean():
+    # chord at t = 1/4: 3/4·0 + 1/4·2 = 1/2, so BH = 3 - 1/2 = 5/2; the mean would give 3 - 1 = 2.
+    t, loss = [0, 0.25, 1], [0, 3, 2]
+    assert barrier_height(t, loss) == 2.5
+    assert rebasin_barrier(t, loss) == 2.0
+
+
+def test_bump_on_a_slope_keeps_its_barrier():
+    t = np.linspace(0, 1, 11)
+    loss = 1 + 2 * t + 4 * t * (1 - t)  # the bump of the one-bump test on top of a slope
+    assert barrier_height(t, loss) == pytest.approx(1, abs=1e-12)
+    assert rebasin_barrier(t, loss) == pytest.approx(3.24 - 2, abs=1e-12)  # grid max at t = 0.7
+
+
+def test_convex_curve_has_no_convexity_gap():
+    t = np.linspace(0, 1, 21)
+    loss = (t - 0.3) ** 2
+    assert barrier_height(t, loss) == pytest.approx(0, abs=1e-12)
+    assert convexity_gap(t, loss) == pytest.approx(0, abs=1e-12)
+    assert improved_convexity_gap(t, loss) == pytest.approx(0, abs=1e-12)
+
+
+def test_finer_grids_converge_to_the_analytic_barrier():
+    # L(t) = 1 + sin(πt²): L(0) = L(1) = 1, so the chord is flat and the analytic BH is 1, reached
+    # at t* = 1/√2, which no uniform grid contains. With |L''| ≤ M = 4π² + 2π on [0, 1] and
+    # L'(t*) = 0, the nearest grid point (within h/2) is at most M/2·(h/2)² below the peak.
+    sizes = [2, 3, 10, 51, 201]
+    errors = []
+    for n in sizes:
+        t = np.linspace(0, 1, n)
+        bh = barrier_height(t, 1 + np.sin(np.pi * t**2))
+        h = 1 / (n - 1)
+        assert bh <= 1 + 1e-12
+        assert 1 - bh <= (4 * np.pi**2 + 2 * np.pi) * h**2 / 8 + 1e-12
+        errors.append(1 - bh)
+    assert errors == sorted(errors, reverse=True)
+    assert errors[0] == pytest.approx(1, abs=1e-12)  # two points see nothing but the endpoints
+    assert errors[-1] < 1e-4
+
+
+def test_two_points_have_no_barrier_and_half_the_gap_as_rebasin():
+    assert curve_metrics([0, 1], [3, 7]) == {
+        "barrier_height": 0.0,
+        "convexity_gap": 0.0,
+        "improved_convexity_gap": 0.0,
+        "rebasin_barrier": 2.0,
+    }
+
+
+def test_curve_metrics_keys_are_the_metric_names():
+    assert tuple(curve_metrics([0, 0.5, 1], [1, 2, 1])) == connectivity.METRICS
+
+
+# --- Δmetric ------------------------------------------------------------------------------------
+
+
+def test_delta_is_end_minus_start_per_metric():
+    start = {"barrier_height": 0.5, "convexity_gap": 0.75}
+    end = {"convexity_gap": 0.25, "barrier_height": 2.0}
+    assert delta(start, end) == {"barrier_height": 1.5, "convexity_gap": -0.5}
+
+
+def test_delta_names_the_metrics_that_do_not_match():
+    with pytest.raises(
+        ValueError, match=r"only at start \['convexity_gap'\].*only at end \['bh'\]"
+    ):
+        delta({"barrier_height": 1.0, "convexity_gap": 2.0}, {"barrier_height": 1.0, "bh": 2.0})
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "loss", "problem"),
+    [
+        ([0, 0.5, 0.5, 1], [1, 2, 3, 4], "strictly increasing"),
+        ([0, 0.7, 0.4, 1], [1, 2, 3, 4], "strictly increasing"),
+        ([0.1, 0.5, 1], [1, 2, 3], "start at 0 and end at 1"),
+        ([0, 0.5, 0.9], [1, 2, 3], "start at 0 and end at 1"),
+        ([0, 0.5, 1], [1, math.nan, 3], "loss is not finite at index 1"),
+        ([0, 0.5, 1], [1, math.inf, 3], "loss is not finite"),
+        ([0, math.nan, 1], [1, 2, 3], "t is not finite"),
+        ([0, 0.5, 1], [1, 2], "differ in length"),
+        ([0], [1], "at least 2 grid points"),
+        ([[0, 1]], [[1, 2]], "1-D"),
+    ],
+)
+@pytest.mark.parametrize("metric", [*connectivity.METRICS, "chord_excess", "curve_metrics"])
+def test_invalid_curves_are_refused_with_the_problem_named(t, loss, problem, metric):
+    with pytest.raises(ValueError, match=problem):
+        getattr(connectivity, metric)(t, loss)
+
+
+def test_endpoints_within_tolerance_are_accepted():
+    assert barrier_height([1e-13, 0.5, 1 - 1e-13], [0, 1, 0]) == pytest.approx(1)
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+
+@st.composite
+def curves(draw):
+    """A random grid 0 = t_0 < ... < t_{N-1} = 1 (N in 2..30) and finite losses on it."""
+    n = draw(st.integers(2, 30))
+    gaps = np.array(draw(st.lists(st.floats(1e-3, 1.0), min_size=n - 1, max_size=n - 1)))
+    t = np.concatenate([[0.0], np.cumsum(gaps) / gaps.sum()])
+    t[-1] = 1.0
+    loss = np.array(draw(st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n)))
+    return t, loss
+
+
+def lower_envelope_height(t, loss):
+    """max_j of L_j above the lower convex hull of the points (t_j, L_j), by monotone chain."""
+    hull = []
+    for point in zip(t, loss, strict=True):
+        while len(hull) >= 2:
+            (x0, y0), (x1, y1) = hull[-2], hull[-1]
+            if (x1 - x0) * (point[1] - y0) - (y1 - y0) * (point[0] - x0) > 0:
+                break  # a left turn: hull[-1] stays on the lower hull
+            hull.pop()
+        hull.append(point)
+    xs, ys = zip(*hull, strict=True)
+    return float(np.max(loss - np.interp(t, xs, ys)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(curves())
+def test_icg_equals_cg_and_cg_bounds_bh_bounds_zero(curve):
+    t, loss = curve
+    bh, cg = barrier_height(t, loss), convexity_gap(t, loss)
+    assert improved_convexity_gap(t, loss) == cg
+    assert cg >= bh >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(curves())
+def test_cg_is_the_height_above_the_lower_convex_envelope(curve):
+    t, loss = curve
+    scale = max(1.0, float(np.abs(loss).max()))
+    assert convexity_gap(t, loss) == pytest.approx(lower_envelope_height(t, loss), abs=1e-9 * scale)
+
+
+@settings(max_examples=200, deadline=None)
+@given(curves(), st.floats(-1e3, 1e3), st.floats(-1e3, 1e3))
+def test_bh_and_cg_ignore_an_added_linear_function(curve, a, b):
+    t, loss = curve
+    tilted = loss + a + b * t
+    scale = max(1.0, float(np.abs(loss).max()), abs(a), abs(b))
+    assert barrier_height(t, tilted) == pytest.approx(barrier_height(t, loss), abs=1e-9 * scale)
+    assert convexity_gap(t, tilted) == pytest.approx(convexity_gap(t, loss), abs=1e-9 * scale)
+
+
+@settings(max_examples=100, deadline=None)
+@given(curves())
+def test_chord_barrier_of_a_sub_grid_reads_only_its_points(curve):
+    # The lemma behind ICG = CG: the sub-grid's own matrix is the sub-matrix of the full one.
+    t, loss = curve
+    full = connectivity._chord_barriers(t, loss)
+    for a, b in [(0, len(t) - 1), (len(t) // 3, len(t) - 1), (0, max(1, len(t) // 2))]:
+        np.testing.assert_array_equal(
+            connectivity._chord_barriers(t[a : b + 1], loss[a : b + 1]), full[a : b + 1, a : b + 1]
+        )
