@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml requirements.lock
 
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+	@$(MAKE) --no-print-directory results/report.html
 	@echo
-	@echo "Done. Summary (numbers of every stage): results/summary.json"
-	@echo "Models: results/models/ (theta0, theta_c4, theta_pos, theta_neg, judge_lm)"
-	@echo "Per-candidate fine-tuning table: results/finetune/{pos,neg}/candidates.tsv"
-	@echo "Logs: logs/  Stage timings: benchmarks/"
+	@echo "Done. Report (every figure with its caption): results/report.html"
+	@echo "Figures: results/figures/fig03_g1.png ... fig10_decorrelated.png"
+	@echo "Numbers: results/summary.json; tables: results/tables/*.parquet"
+	@echo "Models: results/models/; logs: logs/; stage timings: benchmarks/"
+
+# The report is rebuilt only when a figure or the summary changed (a no-op run stays fast).
+results/report.html: results/summary.json $(wildcard results/figures/*.png)
+	$(VENV)/bin/snakemake --report $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src scripts tests bench

@@ -7,9 +7,10 @@ import shutil
 import pytest
 import torch
 
-from lmlerp import checkpoints, paths
+from lmlerp import checkpoints, merge, paths
 from lmlerp import tokenizer as tok
-from lmlerp.paths import FAMILIES, Recipe, combine, decorrelated, g1, g2, g3
+from lmlerp.merge import Recipe, combine
+from lmlerp.paths import FAMILIES, decorrelated, g1, g2, g3
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
@@ -216,14 +217,14 @@ def test_empty_grid_unknown_family_and_wrong_coordinates_are_refused():
 
 
 def test_check_compatible_accepts_matching_bases(base_dirs):
-    paths.check_compatible(base_dirs)
+    merge.check_compatible(base_dirs)
 
 
 def test_check_compatible_names_a_different_width(bpe, base_dirs, tmp_path):
     narrow = checkpoints.gpt2(len(bpe), bpe.eos_token_id, {**ARCH, "n_embd": 16}, 0)
     checkpoints.save(narrow, bpe, tmp_path / "narrow")
     with pytest.raises(ValueError, match=r"'theta0'.*'narrow'.*n_embd.*32.*16"):
-        paths.check_compatible({"theta0": base_dirs["theta0"], "narrow": tmp_path / "narrow"})
+        merge.check_compatible({"theta0": base_dirs["theta0"], "narrow": tmp_path / "narrow"})
 
 
 def test_check_compatible_names_a_different_tokenizer(bpe, base_dirs, tmp_path):
@@ -231,14 +232,14 @@ def test_check_compatible_names_a_different_tokenizer(bpe, base_dirs, tmp_path):
     model = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, 0)  # same config.json
     checkpoints.save(model, other, tmp_path / "other")
     with pytest.raises(ValueError, match=r"'theta0'.*'other'.*tokenizer"):
-        paths.check_compatible({"theta0": base_dirs["theta0"], "other": tmp_path / "other"})
+        merge.check_compatible({"theta0": base_dirs["theta0"], "other": tmp_path / "other"})
 
 
 def test_recipe_round_trip_is_exact(base_dirs, tmp_path):
     point = paths.points("g3", {"alpha": [0.1 + 0.2], "beta": [1 / 3]})[0]
     recipe = Recipe.build(point, base_dirs)
     assert list(recipe.bases) == ["theta0", "theta_pos", "theta_neg"]
-    assert recipe.bases["theta0"]["sha256"] == paths.weights_sha256(base_dirs["theta0"])
+    assert recipe.bases["theta0"]["sha256"] == merge.weights_sha256(base_dirs["theta0"])
     recipe.write(tmp_path / "recipe.json")
     again = Recipe.read(tmp_path / "recipe.json")
     assert again == recipe
@@ -275,7 +276,7 @@ def test_verify_names_the_base_whose_weights_changed(bpe, base_dirs, tmp_path):
 
 def test_materialize_writes_a_loadable_checkpoint_equal_to_combine(base_dirs, bases, tmp_path):
     recipe = Recipe.build(paths.points("g3", {"alpha": [0.4], "beta": [-1.2]})[0], base_dirs)
-    state, model = paths.materialize(recipe, tmp_path / "point")
+    state, model = merge.materialize(recipe, tmp_path / "point")
     expected = combine(bases, recipe.coefficients)
     assert_same_state(state, expected, rtol=0, atol=0)
     assert_same_state(model.state_dict(), expected, rtol=0, atol=0)
@@ -285,5 +286,31 @@ def test_materialize_writes_a_loadable_checkpoint_equal_to_combine(base_dirs, ba
         tok.load(base_dirs["theta0"])
     )
     preloaded = {name: checkpoints.load(d) for name, d in base_dirs.items()}
-    again, _ = paths.materialize(recipe, bases=preloaded)  # bases loaded once per job
+    again, _ = merge.materialize(recipe, bases=preloaded)  # bases loaded once per job
     assert_same_state(again, expected, rtol=0, atol=0)
+
+
+def test_family_points_label_dexperts_like_g1():
+    assert paths.family_points("dexperts", {"alpha": [-1.0, 0.5]}) == [
+        {"label": "a-1", "alpha": -1.0},
+        {"label": "a0.5", "alpha": 0.5},
+    ]
+    g3 = paths.family_points("g3", {"alpha": [0.0, 1.0], "beta": [2.0]})
+    assert [p["label"] for p in g3] == ["a0_b2", "a1_b2"]
+
+
+def test_chunks_cover_every_point_once_and_respect_the_size():
+    grid = paths.family_points("g1", {"alpha": [i / 4 for i in range(-8, 9)]})  # 17 points
+    chunked = paths.chunks(grid, per_job=5)
+    members = [p["label"] for chunk in chunked.values() for p in chunk]
+    assert sorted(members) == sorted(p["label"] for p in grid)
+    assert len(chunked) <= 4  # ⌈17 / 5⌉ buckets, empty ones dropped
+
+
+def test_adding_a_point_changes_only_the_chunk_that_receives_it():
+    grid = paths.family_points("g1", {"alpha": [i / 4 for i in range(-8, 9)]})
+    before = paths.chunks(grid, per_job=5)
+    after = paths.chunks([*grid, *paths.family_points("g1", {"alpha": [7.0]})], per_job=5)
+    changed = [name for name in after if after[name] != before.get(name)]
+    assert len(changed) == 1
+    assert any(p["label"] == "a7" for p in after[changed[0]])

@@ -16,6 +16,10 @@ from workflow_helpers import TINY, job_counts, jobs, prepare_workdir, snakemake
 pytestmark = pytest.mark.workflow
 CONFIG = yaml.safe_load(TINY.read_text())
 MODELS = ["theta0", "theta_c4", "theta_pos", "theta_neg"]
+FIGURES = [
+    "fig03_g1", "fig04_word_probabilities", "fig05_g1_vs_g2", "fig06_dexperts_vs_weights",
+    "fig07_g3", "fig08_g3_nll", "fig09_weight_norms", "fig10_decorrelated",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -108,16 +112,25 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_changing_one_learning_rate_reruns_only_its_candidates(tiny_run, tmp_path):
+def edited_config(tmp_path: Path, edit) -> Path:
+    """A copy of the tiny config with one edit applied (keys re-sorted on purpose)."""
     config = yaml.safe_load(TINY.read_text())
-    old = config["finetune"]["lr"][-1]
-    config["finetune"]["lr"][-1] = old * 2
-    edited = tmp_path / "edited.yaml"
-    edited.write_text(yaml.safe_dump(config))
+    edit(config)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_changing_one_learning_rate_reruns_only_its_candidates(tiny_run, tmp_path):
+    old = CONFIG["finetune"]["lr"][-1]
+    edited = edited_config(tmp_path, lambda c: c["finetune"]["lr"].__setitem__(-1, old * 2))
     result = snakemake(tiny_run, "--dry-run", configfile=edited)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert job_counts(output) == {"finetune": 2, "select_finetune": 2, "summarize": 1, "all": 1}
+    counts = job_counts(output)
+    assert counts["finetune"] == 2 and counts["select_finetune"] == 2
+    upstream = {"download", "prepare_movie", "prepare_corpus", "train_tokenizer", "pretrain"}
+    assert not upstream & set(counts), counts
     planned = jobs(output)
     new_lr = f"lr{old * 2:g}_"
     for job in planned:
@@ -125,6 +138,20 @@ def test_changing_one_learning_rate_reruns_only_its_candidates(tiny_run, tmp_pat
             assert new_lr in job["wildcards"] and "Missing output files" in job["reason"]
         if job["rule"] == "select_finetune":
             assert "Input files updated by another job" in job["reason"]
+        if job["rule"] == "evaluate":  # θ0 ↔ θC4 does not involve the fine-tuned models
+            assert "family=decorrelated" not in job["wildcards"]
+
+
+def test_adding_one_alpha_to_g1_reruns_only_that_chunk_and_what_follows(tiny_run, tmp_path):
+    edited = edited_config(tmp_path, lambda c: c["paths"]["g1"]["alpha"].append(1.5))
+    result = snakemake(tiny_run, "--dry-run", configfile=edited)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert job_counts(output) == {
+        "evaluate": 1, "aggregate": 1, "plot": 1, "summarize": 1, "all": 1,
+    }  # fmt: skip
+    evaluate = [job for job in jobs(output) if job["rule"] == "evaluate"]
+    assert "family=g1" in evaluate[0]["wildcards"]
 
 
 def test_two_runs_give_bitwise_identical_models(tiny_run, tmp_path_factory):
@@ -137,3 +164,94 @@ def test_two_runs_give_bitwise_identical_models(tiny_run, tmp_path_factory):
         again = (second / "results/models" / name / "model.safetensors").read_bytes()
         assert first == again, f"{name} differs between two runs of the same config"
     shutil.rmtree(second / "results")
+
+
+def test_summary_lists_every_experiment_point(summary):
+    for family, section in (("g1", "g1"), ("g2", "g2"), ("decorrelated", "decorrelated")):
+        alphas = CONFIG["paths"][family]["alpha"]
+        assert summary[section]["alpha"] == sorted(alphas)
+        for key in ("positive_score", "perplexity", "grammar", "distinct_2"):
+            assert len(summary[section][key]) == len(alphas)
+    assert summary["dexperts"]["alpha"] == sorted(CONFIG["dexperts"]["alpha"])
+    g3 = summary["g3"]
+    grid = CONFIG["paths"]["g3"]
+    assert len(g3["alpha"]) == len(grid["alpha"]) * len(grid["beta"])
+    assert {(a, b) for a, b in zip(g3["alpha"], g3["beta"], strict=True)} == {
+        (a, b) for a in grid["alpha"] for b in grid["beta"]
+    }
+    for key in ("positive_score", "perplexity", "nll_pos", "nll_neg"):
+        assert all(v is not None for v in g3[key]), key
+
+
+def test_g1_moves_sentiment_from_negative_to_positive(summary):
+    g1 = summary["g1"]
+    low, high = g1["positive_score"][0], g1["positive_score"][-1]  # α = min, α = max
+    assert high > low
+
+
+def test_g3_endpoints_reproduce_the_finetuned_models_test_nll(summary):
+    g3 = summary["g3"]
+    at = {(a, b): i for i, (a, b) in enumerate(zip(g3["alpha"], g3["beta"], strict=True))}
+    pos, neg = at[(1.0, 0.0)], at[(0.0, 1.0)]  # g3(1, 0) = θ+, g3(0, 1) = θ−
+    assert g3["nll_pos"][pos] < g3["nll_pos"][neg]
+    assert g3["nll_neg"][neg] < g3["nll_neg"][pos]
+
+
+def test_every_figure_is_drawn(tiny_run):
+    for name in FIGURES:
+        png = tiny_run / "results" / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert png.stat().st_size > 10_000, name
+
+
+def test_each_weight_space_point_has_a_verifiable_recipe(tiny_run, monkeypatch):
+    from lmlerp.merge import Recipe
+
+    monkeypatch.chdir(tiny_run)  # base paths are relative to the workflow's working directory
+    recipes = sorted((tiny_run / "results" / "evaluate" / "g3").glob("c*/recipes/*/recipe.json"))
+    grid = CONFIG["paths"]["g3"]
+    assert len(recipes) == len(grid["alpha"]) * len(grid["beta"])
+    for path in recipes:
+        recipe = Recipe.read(path)
+        assert set(recipe.bases) == {"theta0", "theta_pos", "theta_neg"}
+        assert sum(recipe.coefficients.values()) == pytest.approx(1.0)
+        recipe.verify()
+
+
+def test_samples_carry_their_coordinates(tiny_run):
+    samples = pd.concat(
+        pd.read_parquet(p) for p in (tiny_run / "results/evaluate/g1").glob("c*/samples.parquet")
+    )
+    prompts = len(pd.read_parquet(tiny_run / "results/prepare/prompts.parquet"))
+    per_point = prompts * CONFIG["generation"]["samples_per_prompt"]
+    assert len(samples) == per_point * len(CONFIG["paths"]["g1"]["alpha"])
+    assert {"family", "point", "alpha", "prompt_id", "sample_id", "continuation"} <= set(
+        samples.columns
+    )
+    assert samples.groupby(["point", "prompt_id", "sample_id"]).size().max() == 1
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_renders_in_headless_chromium_and_lists_every_figure(tiny_run):
+    import subprocess
+
+    result = snakemake(tiny_run, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tiny_run / "results" / "report.html"
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tiny_run / '.chromium'}", "--virtual-time-budget=10000",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    ).stdout  # fmt: skip
+    app = dom[dom.index('<div id="app">') :]
+    app = app[: app.index("<script")]  # what the report's JavaScript rendered, not its data
+    assert "lmlerp: linear interpolation" in app and "Results" in app
+    for name in FIGURES:  # every figure is embedded in the rendered page
+        assert f"{name}.png" in dom, name

@@ -60,3 +60,25 @@ def stage_timings(benchmarks: Sequence[str]) -> dict[str, float]:
         timings[rule] = round(timings.get(rule, 0.0) + seconds, 2)
     timings["total_job_seconds"] = round(sum(timings.values()), 2)
     return timings
+
+
+# Per family: the coordinates and mean metrics that summary.json lists, one entry per point.
+EXPERIMENT_KEYS = {
+    "g1": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "g2": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "dexperts": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "decorrelated": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "g3": ("alpha", "beta", "positive_score", "perplexity", "nll_pos", "nll_neg"),
+}
+
+
+def experiments(tables: Sequence[str], families: Sequence[str]) -> dict[str, dict[str, list]]:
+    """{family: {key: [value per point]}} from the aggregated tables (flat lists, NaN → None)."""
+    out = {}
+    for family, path in zip(families, tables, strict=True):
+        table = pd.read_parquet(path)
+        out[family] = {
+            key: [None if pd.isna(v) else float(v) for v in table[key]]
+            for key in EXPERIMENT_KEYS[family]
+        }
+    return out

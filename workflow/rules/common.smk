@@ -2,7 +2,7 @@
 import re
 
 from lmlerp import config as lmlerp_config
-from lmlerp import labels
+from lmlerp import labels, paths
 
 lmlerp_config.validate(config)
 
@@ -17,11 +17,30 @@ CANDIDATES = labels.candidates(
 GPUS = 1 if config["device"].startswith("cuda") else 0
 
 
+def family_coordinates(family):
+    """The explicit coordinate lists of a path family (or of the DExperts α grid)."""
+    if family == paths.DEXPERTS:
+        return {"alpha": config["dexperts"]["alpha"]}
+    return config["paths"][family]
+
+
+FAMILIES = [*config["paths"], paths.DEXPERTS]
+CHUNKS = {
+    family: paths.chunks(
+        paths.family_points(family, family_coordinates(family)),
+        config["evaluation"]["points_per_job"],
+    )
+    for family in FAMILIES
+}
+
+
 wildcard_constraints:
     asset="|".join(config["assets"]),
     model="|".join(PRETRAINED),
     sentiment="|".join(SENTIMENTS),
     candidate="|".join(map(re.escape, CANDIDATES)),
+    family="|".join(FAMILIES),
+    chunk=r"c\d+",
 
 
 def canonical(value):
@@ -62,6 +81,7 @@ def final_outputs():
         "results/summary.json",
         "results/models/judge_lm",
         "results/prepare/prompts.parquet",
+        "results/figures/fig03_g1.png",
     ]
 
 
@@ -111,4 +131,44 @@ def benchmark_files():
         ),
         *expand("benchmarks/select_finetune/{sentiment}.tsv", sentiment=SENTIMENTS),
         "benchmarks/train_judge/judge.tsv",
+        *(
+            f"benchmarks/evaluate/{family}/{chunk}.tsv"
+            for family in FAMILIES
+            for chunk in CHUNKS[family]
+        ),
+        *expand("benchmarks/aggregate/{family}.tsv", family=FAMILIES),
+        "benchmarks/weight_norms/weight_norms.tsv",
+        "benchmarks/plot/figures.tsv",
     ]
+
+
+def chunk_points(wildcards):
+    """The points (label and coordinates) evaluated by one chunk job."""
+    return CHUNKS[wildcards.family][wildcards.chunk]
+
+
+def family_bases(family):
+    """Checkpoints a family combines, by name."""
+    names = {
+        "g1": ["theta_pos", "theta_neg"],
+        "decorrelated": ["theta0", "theta_c4"],
+    }.get(family, ["theta0", "theta_pos", "theta_neg"])
+    return names
+
+
+def evaluation_inputs(wildcards):
+    """The bases of the chunk's family (θ0 always, for its tokenizer) as named inputs."""
+    names = set(family_bases(wildcards.family)) | {"theta0"}
+    return {name: f"results/models/{name}" for name in sorted(names)}
+
+
+def base_names(wildcards):
+    return family_bases(wildcards.family)
+
+
+def chunk_outputs(wildcards):
+    return expand(
+        "results/evaluate/{family}/{chunk}/points.parquet",
+        family=wildcards.family,
+        chunk=CHUNKS[wildcards.family],
+    )

@@ -11,6 +11,7 @@ rule summarize:
         ),
         judge_metrics="results/judge_metrics.json",
         judge_lm="results/models/judge_lm",
+        tables=expand("results/tables/{family}.parquet", family=FAMILIES),
     output:
         summary="results/summary.json",
     log:
@@ -21,6 +22,7 @@ rule summarize:
         "../../envs/lmlerp.yaml"
     params:
         pretrained=PRETRAINED,
+        families=FAMILIES,
         benchmarks=benchmark_files(),
     script:
         "../../scripts/summarize.py"

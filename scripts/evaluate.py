@@ -1,0 +1,21 @@
+"""Evaluate one chunk of path points: rebuild, sample, score (Snakemake `script:` entrypoint)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from pathlib import Path
+
+from lmlerp import atomic, checkpoints, evaluation, training
+
+p = snakemake.params
+training.deterministic(snakemake.threads)
+base_dirs = {name: snakemake.input[name] for name in p.bases}
+bases = {name: checkpoints.load(path) for name, path in base_dirs.items()}
+evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes))
+tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)
+samples, points = evaluation.evaluate_chunk(
+    p.family, p.points, bases, tokenizer, judges, data, p.sampling, p.settings, p.filter_p
+)
+atomic.write_parquet(snakemake.output.samples, samples)
+atomic.write_parquet(snakemake.output.points, points)

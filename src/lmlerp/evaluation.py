@@ -1,0 +1,192 @@
+"""Evaluate a chunk of path points: rebuild each model in memory, sample, score.
+
+One job loads the bases, the judges and the data once and walks several points (DESIGN §2:
+Python start-up and model loading cost more than a small point's work). For a weight-space point
+the weights are rebuilt in place with `merge.combine` (fp32 accumulation) and loaded into one
+reusable model; a DExperts point keeps θ0, θ+ and θ− apart and ensembles their logits.
+
+Per sample: positive score (Eq. 6), grammar flag, and — for the first `perplexity_samples`
+samples of each prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
+per prompt averaged over prompts, NLL on the positive and negative test sentences (Fig 8), and
+next-token probabilities of the configured words after "The movie was" (Fig 4).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lmlerp import generation, judge_lm, merge, metrics, paths
+from lmlerp import tokenizer as tok
+from lmlerp.atomic import atomic_path
+from lmlerp.judge import SentimentJudge
+
+FIG4_PROMPT = "The movie was"
+DEXPERTS = paths.DEXPERTS
+BASES = {
+    "g1": ("theta_pos", "theta_neg"),
+    "g2": ("theta0", "theta_pos", "theta_neg"),
+    "g3": ("theta0", "theta_pos", "theta_neg"),
+    "decorrelated": ("theta0", "theta_c4"),
+    DEXPERTS: ("theta0", "theta_pos", "theta_neg"),
+}
+
+
+@dataclass
+class Judges:
+    """What scores a text: the sentiment classifier and the judge LM."""
+
+    sentiment: SentimentJudge
+    lm: PreTrainedModel
+    lm_tokenizer: PreTrainedTokenizerBase
+    lm_dtype: str = "float32"
+
+
+@dataclass
+class Data:
+    """The fixed inputs of every point: prompts, test sentences, words for Fig 4."""
+
+    prompts: pd.DataFrame
+    positive_test: list[str]
+    negative_test: list[str]
+    words: Mapping[str, Sequence[str]]
+
+
+def score_samples(samples: pd.DataFrame, judges: Judges, settings: Mapping[str, Any]):
+    """Add positive_score, grammar_ok and (for the first samples of each prompt) perplexity."""
+    texts = samples.continuation.tolist()
+    samples = samples.assign(
+        positive_score=judges.sentiment.positive_score(texts),
+        grammar_ok=metrics.grammar_ok(texts),
+    )
+    scored = samples.sample_id < settings["perplexity_samples"]
+    perplexity = np.full(len(samples), np.nan)
+    perplexity[scored.to_numpy()] = metrics.conditional_perplexity(
+        judges.lm,
+        judges.lm_tokenizer,
+        samples.prompt[scored].tolist(),
+        samples.continuation[scored].tolist(),
+        batch_size=settings["batch_size"],
+        dtype=judges.lm_dtype,
+    )
+    return samples.assign(perplexity=perplexity)
+
+
+def point_metrics(
+    model: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase,
+    samples: pd.DataFrame,
+    data: Data,
+    batch_size: int,
+) -> dict[str, float]:
+    """Means over a point's samples, distinct-n, test NLLs and Fig-4 word probabilities.
+
+    `model` is None for DExperts points (no single weight vector): NLLs and word probabilities
+    are then NaN.
+    """
+    row = {
+        "positive_score": float(samples.positive_score.mean()),
+        "perplexity": metrics.mean_perplexity(samples.perplexity),
+        "perplexity_median": float(samples.perplexity.median()),  # NaN (unscored) skipped
+        "grammar": float(samples.grammar_ok.mean()),
+        **{f"distinct_{n}": metrics.distinct_by_prompt(samples, n) for n in (1, 2, 3)},
+    }
+    nan = float("nan")
+    if model is None:
+        row.update(nll_pos=nan, nll_neg=nan)
+        row.update({f"p_{w}": nan for ws in data.words.values() for w in ws})
+        return row
+    row["nll_pos"] = metrics.sentence_nll(
+        model, tokenizer, data.positive_test, batch_size=batch_size
+    )
+    row["nll_neg"] = metrics.sentence_nll(
+        model, tokenizer, data.negative_test, batch_size=batch_size
+    )
+    words = [w for ws in data.words.values() for w in ws]
+    probabilities, _ = metrics.next_token_probabilities(model, tokenizer, FIG4_PROMPT, words)
+    row.update({f"p_{w}": float(probabilities[w]) for w in words})
+    return row
+
+
+def evaluate_chunk(
+    family: str,
+    points: Sequence[Mapping[str, Any]],
+    bases: Mapping[str, PreTrainedModel],
+    tokenizer: PreTrainedTokenizerBase,
+    judges: Judges,
+    data: Data,
+    sampling: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    dexperts_filter_p: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples (one row per continuation) and point metrics (one row per point) of a chunk.
+
+    Every row carries the family and the explicit coordinates (alpha, beta — NaN when unused).
+    Each point is sampled with the same seed, so differences between points are the models'.
+    """
+    sample_tables, point_rows = [], []
+    states = {name: model.state_dict() for name, model in bases.items()}
+    work = copy.deepcopy(next(iter(bases.values()))) if family != DEXPERTS else None
+    for point in tqdm(points, desc=f"evaluate {family}", mininterval=5, ascii=True):
+        coords = {"alpha": point["alpha"], "beta": point.get("beta", float("nan"))}
+        if family == DEXPERTS:
+            models = [bases["theta0"], bases["theta_pos"], bases["theta_neg"]]
+            combine = generation.dexperts(point["alpha"], dexperts_filter_p)
+            model = None
+        else:
+            coefficients = paths.coefficients(family, {k: point[k] for k in point if k != "label"})
+            work.load_state_dict(merge.combine(states, coefficients), strict=True)
+            models, combine, model = [work], generation.plain, work
+        with torch.inference_mode():
+            samples = generation.generate_table(
+                models, combine, data.prompts, tokenizer, **sampling
+            )
+            samples = score_samples(samples, judges, settings)
+            row = point_metrics(model, tokenizer, samples, data, settings["batch_size"])
+        meta = {"family": family, "point": point["label"], **coords}
+        sample_tables.append(samples.assign(**meta))
+        point_rows.append({**meta, **row})
+    return pd.concat(sample_tables, ignore_index=True), pd.DataFrame(point_rows)
+
+
+def write_recipes(
+    family: str, points: Sequence[Mapping[str, Any]], base_dirs: Mapping[str, str], out: Path
+) -> None:
+    """One `recipe.json` per weight-space point (bases, their sha256, coefficients), atomically.
+
+    DExperts points combine logits, not weights, so their directory stays empty.
+    """
+    with atomic_path(out, directory=True) as tmp:
+        if family == DEXPERTS:
+            return
+        wanted = {p["label"] for p in points}
+        coordinates = {k: sorted({p[k] for p in points}) for k in points[0] if k != "label"}
+        for point in paths.points(family, coordinates):
+            if point.label in wanted:
+                used = {name: base_dirs[name] for name in point.coefficients}
+                merge.Recipe.build(point, used).write(tmp / point.label / "recipe.json")
+
+
+def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
+    """The tokenizer, the judges and the fixed data of an evaluation job, from its input files."""
+    tokenizer = tok.load(inputs.theta0)
+    lm, lm_tokenizer = judge_lm.load(inputs.judge_lm, dtype=settings["judge_lm_dtype"])
+    judges = Judges(SentimentJudge.load(inputs.judge), lm, lm_tokenizer, settings["judge_lm_dtype"])
+    movie = pd.read_parquet(inputs.movie)
+    test = movie[movie.split == "test"]
+    data = Data(
+        prompts=pd.read_parquet(inputs.prompts),
+        positive_test=test[test.sentiment == "positive"].text.tolist(),
+        negative_test=test[test.sentiment == "negative"].text.tolist(),
+        words=settings["words"],
+    )
+    return tokenizer, judges, data

@@ -1,0 +1,322 @@
+"""The sampler: exact top-p, greedy agreement with HF `generate`, seeds, EOS, DExperts."""
+
+import copy
+import itertools
+
+import pandas as pd
+import pytest
+import torch
+from transformers.generation.logits_process import TopPLogitsWarper
+
+from lmlerp import checkpoints, generation
+from lmlerp import tokenizer as tok
+
+ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
+SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
+VERBS = ["was", "seemed", "felt", "became", "remained"]
+ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
+TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
+PROMPTS = ["The movie", "A", "This film was really quite", "Our critic felt"]  # 1 to 5 tokens
+NEG_INF = float("-inf")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine lose ≈10× to them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+
+
+def tiny(bpe, seed):
+    return checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed).eval()
+
+
+@pytest.fixture(scope="module")
+def model(bpe):
+    return tiny(bpe, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sharp(bpe):
+    """A random GPT-2 with large weights: its greedy output depends on positions and padding.
+
+    At the default initialisation (std 0.02) the tied embedding dominates and greedy decoding just
+    repeats the last token, which would hide position bugs.
+    """
+    model = tiny(bpe, seed=0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            is_gain = name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight"))
+            weight.copy_(torch.randn(weight.shape, generator=g) * 0.3 + is_gain)
+    return model
+
+
+def draw(models, combine, bpe, **overrides):
+    settings = {
+        "samples_per_prompt": 3,
+        "max_new_tokens": 8,
+        "top_p": 0.9,
+        "seed": 1,
+        "batch_size": 5,
+    }
+    return generation.sample(models, combine, PROMPTS, bpe, **(settings | overrides))
+
+
+def texts(rows):
+    return [(r["prompt_index"], r["sample_id"], r["continuation"]) for r in rows]
+
+
+# top-p --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p", "kept"),
+    [(0.5, [1, 0, 0]), (0.8, [1, 1, 0]), (0.81, [1, 1, 1]), (1.0, [1, 1, 1]), (0.3, [1, 0, 0])],
+)
+def test_top_p_filter_keeps_the_smallest_set_reaching_p(p, kept):
+    logits = torch.tensor([0.5, 0.3, 0.2]).log()
+    filtered = generation.top_p_filter(logits, p)
+    assert torch.isfinite(filtered).tolist() == [bool(k) for k in kept]
+    torch.testing.assert_close(filtered[torch.isfinite(filtered)], logits[torch.tensor(kept) > 0])
+
+
+@pytest.mark.parametrize("p", [0.0, 1e-9, 0.1])
+def test_top_p_filter_always_keeps_the_top_token(p):
+    logits = torch.tensor([[0.1, 3.0, -1.0, 2.9], [5.0, 0.0, 0.0, 0.0]])
+    assert torch.isfinite(generation.top_p_filter(logits, p)).tolist() == [
+        [False, True, False, False],
+        [True, False, False, False],
+    ]
+
+
+def test_top_p_filter_breaks_ties_towards_lower_token_ids():
+    logits = torch.zeros(2, 6)
+    assert (
+        torch.isfinite(generation.top_p_filter(logits, 0.4)).tolist()
+        == [[True, True, True, False, False, False]] * 2
+    )
+
+
+def reference_top_p_keep(logits, p):
+    """The nucleus by a full stable sort: the textbook algorithm, slow on CPU."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
+    cumulative = sorted_logits.softmax(-1).cumsum(-1)
+    keep = torch.cat([torch.zeros_like(cumulative[:, :1]), cumulative[:, :-1]], -1) < p
+    keep[:, 0] = True
+    return keep.scatter(-1, order, keep)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.6, 0.9, 0.95])
+def test_top_p_filter_equals_a_full_stable_sort_even_with_ties(p):
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
+    logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
+    kept = torch.isfinite(generation.top_p_filter(logits, p))
+    assert torch.equal(kept, reference_top_p_keep(logits, p))
+
+
+def test_top_p_filter_agrees_with_hf_top_p_warper_on_random_logits():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 500, generator=g) * 3  # (B, V), no ties
+    for p in [0.05, 0.3, 0.5, 0.9, 0.99]:
+        ours = generation.top_p_filter(logits, p)
+        theirs = TopPLogitsWarper(top_p=p)(None, logits.clone())
+        assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs)), p
+
+
+def test_top_p_filter_rejects_p_outside_unit_interval():
+    with pytest.raises(ValueError, match="top-p"):
+        generation.top_p_filter(torch.zeros(3), 1.5)
+
+
+@pytest.mark.parametrize("top_p", [0.9, 0.5, None])
+def test_next_token_draws_follow_the_renormalised_nucleus(top_p):
+    logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, NEG_INF])
+    probs = logits.softmax(-1)
+    nucleus = probs.cumsum(-1) - probs < (top_p or 1.0)  # sorted already: the mass before
+    nucleus[-1] = False  # probability zero
+    expected = torch.where(nucleus, probs, 0.0)
+    expected /= expected.sum()
+    n = 20_000
+    g = torch.Generator().manual_seed(0)
+    tokens = generation.next_token(logits.expand(n, -1), top_p, g)
+    observed = torch.bincount(tokens, minlength=len(logits)).double() / n
+    assert (observed[~nucleus] == 0).all()
+    assert (observed - expected).abs().max() < 0.01  # 3 standard errors at p ≈ 0.3
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.6, 0.95])
+def test_next_token_draws_only_from_top_p_filter_nucleus_even_with_ties(p):
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
+    logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
+    tokens = generation.next_token(logits.repeat(20, 1), p, g)
+    inside = torch.isfinite(generation.top_p_filter(logits, p)).repeat(20, 1)
+    assert inside.gather(-1, tokens[:, None]).all()
+
+
+# greedy agreement with HF generate ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("eos_gain", [1.0, 2.5])
+def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos_gain):
+    eos = bpe.eos_token_id
+    model = copy.deepcopy(sharp)
+    with torch.no_grad():
+        model.transformer.wte.weight[eos] *= eos_gain  # a larger EOS logit ends some rows early
+    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
+    assert attention_mask.sum(-1).unique().numel() == len(PROMPTS)  # lengths all differ
+    ours = generation.decode(
+        [model],
+        generation.plain,
+        input_ids,
+        attention_mask,
+        max_new_tokens=12,
+        top_p=None,
+        generator=torch.Generator(),
+        eos_id=eos,
+        greedy=True,
+    )
+    theirs = model.generate(
+        input_ids,
+        attention_mask=attention_mask,
+        do_sample=False,
+        max_new_tokens=12,
+        pad_token_id=eos,
+    )[:, input_ids.shape[1] :]
+    assert torch.equal(ours, theirs)
+    if eos_gain > 1:  # the case must exercise rows that end and rows that run to the limit
+        assert 0 < (ours == eos).any(-1).sum() < len(PROMPTS)
+
+
+def test_greedy_output_does_not_depend_on_batch_size(sharp, bpe):
+    runs = [
+        draw([sharp], generation.plain, bpe, greedy=True, top_p=None, batch_size=b)
+        for b in (1, 3, len(PROMPTS) * 3)
+    ]
+    tokens = [[r["token_ids"] for r in rows] for rows in runs]
+    assert tokens[0] == tokens[1] == tokens[2]
+
+
+# seeds ---------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_texts_other_seed_other_texts(model, bpe):
+    first = draw([model], generation.plain, bpe, seed=7)
+    assert texts(first) == texts(draw([model], generation.plain, bpe, seed=7))
+    assert texts(first) != texts(draw([model], generation.plain, bpe, seed=8))
+    assert len({r["continuation"] for r in first}) > len(PROMPTS)  # samples of a prompt differ
+
+
+# EOS -------------------------------------------------------------------------------------------
+
+
+def forcing_eos(eos, rows, at_call):
+    """A combine that forbids EOS except for `rows` at the `at_call`-th step (0-based)."""
+    calls = []
+
+    def combine(logits_list):
+        z = logits_list[0].clone()
+        z[:, eos] = NEG_INF
+        if len(calls) == at_call:
+            z[rows] = NEG_INF
+            z[rows, eos] = 0.0
+        calls.append(1)
+        return z
+
+    return combine, calls
+
+
+def test_eos_stops_only_its_row_and_is_not_in_the_text(model, bpe):
+    combine, calls = forcing_eos(bpe.eos_token_id, rows=[1], at_call=3)
+    rows = draw([model], combine, bpe, samples_per_prompt=1, batch_size=len(PROMPTS))
+    assert [r["ended"] for r in rows] == [False, True, False, False]
+    assert [r["n_new_tokens"] for r in rows] == [8, 4, 8, 8]
+    assert [len(r["token_ids"]) for r in rows] == [8, 3, 8, 8]
+    assert rows[1]["continuation"] == bpe.decode(rows[1]["token_ids"])
+    assert tok.EOS not in rows[1]["continuation"]
+    assert len(calls) == 8
+
+
+def test_loop_stops_when_every_row_has_ended(model, bpe):
+    combine, calls = forcing_eos(bpe.eos_token_id, rows=slice(None), at_call=2)
+    rows = draw([model], combine, bpe, samples_per_prompt=2, batch_size=8)
+    assert len(calls) == 3
+    assert all(r["ended"] and r["n_new_tokens"] == 3 for r in rows)
+
+
+# DExperts ------------------------------------------------------------------------------------
+
+
+def test_dexperts_combines_logits_as_in_the_paper():
+    z0 = torch.tensor([[0.5, 0.3, 0.2]]).log()
+    z_pos = torch.tensor([[1.0, 2.0, 3.0]])
+    z_neg = torch.tensor([[3.0, 1.0, 0.0]])
+    torch.testing.assert_close(
+        generation.dexperts(2.0)([z0, z_pos, z_neg]), z0 + 2.0 * (z_pos - z_neg)
+    )
+    filtered = generation.dexperts(2.0, filter_p=0.8)([z0, z_pos, z_neg])
+    torch.testing.assert_close(filtered[:, :2], z0[:, :2] + 2.0 * torch.tensor([[-2.0, 1.0]]))
+    assert filtered[0, 2] == NEG_INF  # outside the base's nucleus, whatever the experts say
+
+
+def test_dexperts_needs_three_models():
+    with pytest.raises(ValueError, match="3 models"):
+        generation.dexperts(1.0)([torch.zeros(1, 3)])
+
+
+def test_dexperts_with_alpha_zero_samples_like_the_base_model(model, bpe):
+    experts = [tiny(bpe, seed=1), tiny(bpe, seed=2)]
+    ensemble = draw([model, *experts], generation.dexperts(0.0), bpe)
+    assert texts(ensemble) == texts(draw([model], generation.plain, bpe))
+    shifted = draw([model, *experts], generation.dexperts(5.0), bpe)
+    assert texts(shifted) != texts(ensemble)
+
+
+# the table and the checks ---------------------------------------------------------------------
+
+
+def test_generate_table_has_one_row_per_sample_with_prompt_ids(model, bpe):
+    prompts = pd.DataFrame({"prompt_id": ["p-a", "p-b"], "text": PROMPTS[:2], "kind": "x"})
+    table = generation.generate_table(
+        [model],
+        generation.plain,
+        prompts,
+        bpe,
+        samples_per_prompt=3,
+        max_new_tokens=5,
+        top_p=0.9,
+        seed=0,
+        batch_size=4,
+    )
+    assert list(table.columns) == generation.TABLE_COLUMNS
+    assert table.prompt_id.tolist() == ["p-a"] * 3 + ["p-b"] * 3
+    assert table.sample_id.tolist() == [0, 1, 2] * 2
+    assert table.prompt.tolist() == [PROMPTS[0]] * 3 + [PROMPTS[1]] * 3
+    assert table.n_new_tokens.between(1, 5).all()
+
+
+def test_generate_table_names_missing_columns(model, bpe):
+    with pytest.raises(ValueError, match="prompt_id"):
+        generation.generate_table(
+            [model], generation.plain, pd.DataFrame({"text": ["a"]}), bpe, **{}
+        )
+
+
+def test_sample_fails_early_on_mismatched_vocabularies(model, bpe):
+    other = checkpoints.gpt2(len(bpe) + 1, bpe.eos_token_id, ARCH, 0)
+    with pytest.raises(ValueError, match="vocabulary"):
+        draw([model, other, model], generation.dexperts(1.0), bpe)
+
+
+def test_sample_fails_early_when_positions_run_out(model, bpe):
+    with pytest.raises(ValueError, match="64 positions"):
+        draw([model], generation.plain, bpe, max_new_tokens=60)

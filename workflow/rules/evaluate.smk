@@ -1,0 +1,49 @@
+# Every path point and DExperts α: rebuilt in memory, sampled, scored — a chunk of points per job.
+
+
+rule evaluate:
+    input:
+        unpack(evaluation_inputs),
+        prompts="results/prepare/prompts.parquet",
+        movie="results/prepare/movie.parquet",
+        judge="results/judge",
+        judge_lm="results/models/judge_lm",
+    output:
+        samples="results/evaluate/{family}/{chunk}/samples.parquet",
+        points="results/evaluate/{family}/{chunk}/points.parquet",
+        recipes=directory("results/evaluate/{family}/{chunk}/recipes"),
+    log:
+        "logs/evaluate/{family}/{chunk}.log",
+    benchmark:
+        "benchmarks/evaluate/{family}/{chunk}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=6000,
+        runtime=60,
+    params:
+        family="{family}",
+        points=chunk_points,
+        bases=base_names,
+        sampling=canonical(config["generation"]),
+        settings=canonical(config["evaluation"]),
+        filter_p=config["dexperts"]["filter_p"],
+    script:
+        "../../scripts/evaluate.py"
+
+
+rule aggregate:
+    input:
+        points=chunk_outputs,
+    output:
+        table="results/tables/{family}.parquet",
+    log:
+        "logs/aggregate/{family}.log",
+    benchmark:
+        "benchmarks/aggregate/{family}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    script:
+        "../../scripts/aggregate.py"
