@@ -177,7 +177,11 @@ def write_recipes(
 
 
 def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
-    """The tokenizer, the judges and the fixed data of an evaluation job, from its input files."""
+    """The tokenizer, the judges and the fixed data of an evaluation job, from its input files.
+
+    Test NLLs use the first `nll_sentences` positive and negative test sentences (file order, the
+    same at every point): the full test split costs more than sampling on a CPU.
+    """
     tokenizer = tok.load(inputs.theta0)
     lm, lm_tokenizer = judge_lm.load(inputs.judge_lm, dtype=settings["judge_lm_dtype"])
     judges = Judges(SentimentJudge.load(inputs.judge), lm, lm_tokenizer, settings["judge_lm_dtype"])
@@ -185,8 +189,8 @@ def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
     test = movie[movie.split == "test"]
     data = Data(
         prompts=pd.read_parquet(inputs.prompts),
-        positive_test=test[test.sentiment == "positive"].text.tolist(),
-        negative_test=test[test.sentiment == "negative"].text.tolist(),
+        positive_test=test[test.sentiment == "positive"].text.tolist()[: settings["nll_sentences"]],
+        negative_test=test[test.sentiment == "negative"].text.tolist()[: settings["nll_sentences"]],
         words=settings["words"],
     )
     return tokenizer, judges, data
