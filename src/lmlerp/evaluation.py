@@ -32,13 +32,6 @@ from lmlerp.judge import SentimentJudge
 
 FIG4_PROMPT = "The movie was"
 DEXPERTS = paths.DEXPERTS
-BASES = {
-    "g1": ("theta_pos", "theta_neg"),
-    "g2": ("theta0", "theta_pos", "theta_neg"),
-    "g3": ("theta0", "theta_pos", "theta_neg"),
-    "decorrelated": ("theta0", "theta_c4"),
-    DEXPERTS: ("theta0", "theta_pos", "theta_neg"),
-}
 
 
 @dataclass

@@ -132,6 +132,15 @@ def points(name: str, coordinates: Mapping[str, Sequence[float]]) -> list[Point]
 
 DEXPERTS = "dexperts"  # not a weight-space path, but its α grid is labelled like g1's
 
+# The checkpoints each family's evaluation job loads (DExperts ensembles θ0, θ+ and θ−).
+FAMILY_BASES = {
+    "g1": ("theta_pos", "theta_neg"),
+    "g2": ("theta0", "theta_pos", "theta_neg"),
+    "g3": ("theta0", "theta_pos", "theta_neg"),
+    "decorrelated": ("theta0", "theta_c4"),
+    DEXPERTS: ("theta0", "theta_pos", "theta_neg"),
+}
+
 
 def family_points(family: str, coordinates: Mapping[str, Sequence[float]]) -> list[dict]:
     """Points of a family as plain dicts {label, alpha[, beta]} in config order.

@@ -147,23 +147,14 @@ def chunk_points(wildcards):
     return CHUNKS[wildcards.family][wildcards.chunk]
 
 
-def family_bases(family):
-    """Checkpoints a family combines, by name."""
-    names = {
-        "g1": ["theta_pos", "theta_neg"],
-        "decorrelated": ["theta0", "theta_c4"],
-    }.get(family, ["theta0", "theta_pos", "theta_neg"])
-    return names
-
-
 def evaluation_inputs(wildcards):
     """The bases of the chunk's family (θ0 always, for its tokenizer) as named inputs."""
-    names = set(family_bases(wildcards.family)) | {"theta0"}
+    names = set(paths.FAMILY_BASES[wildcards.family]) | {"theta0"}
     return {name: f"results/models/{name}" for name in sorted(names)}
 
 
 def base_names(wildcards):
-    return family_bases(wildcards.family)
+    return list(paths.FAMILY_BASES[wildcards.family])
 
 
 def chunk_outputs(wildcards):
