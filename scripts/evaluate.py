@@ -12,7 +12,8 @@ p = snakemake.params
 training.deterministic(snakemake.threads)
 base_dirs = {name: snakemake.input[name] for name in p.bases}
 bases = {name: checkpoints.load(path) for name, path in base_dirs.items()}
-evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes))
+weights = bases if p.settings["materialize"] == "weights" else None
+evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes), weights)
 tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)
 samples, points = evaluation.evaluate_chunk(
     p.family, p.points, bases, tokenizer, judges, data, p.sampling, p.settings, p.filter_p

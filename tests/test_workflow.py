@@ -255,3 +255,23 @@ def test_report_renders_in_headless_chromium_and_lists_every_figure(tiny_run):
     assert "lmlerp: linear interpolation" in app and "Results" in app
     for name in FIGURES:  # every figure is embedded in the rendered page
         assert f"{name}.png" in dom, name
+
+
+def test_materialized_weights_equal_the_in_memory_combination(tiny_run):
+    import torch
+
+    from lmlerp import checkpoints, merge
+
+    assert CONFIG["evaluation"]["materialize"] == "weights"
+    points = sorted((tiny_run / "results/evaluate/g1").glob("c*/recipes/*"))
+    assert len(points) == len(CONFIG["paths"]["g1"]["alpha"])
+    bases = {
+        name: checkpoints.load(tiny_run / "results/models" / name).state_dict()
+        for name in ("theta_pos", "theta_neg")
+    }
+    for point in points:
+        recipe = merge.Recipe.read(point / "recipe.json")
+        written = checkpoints.load(point / "model").state_dict()
+        expected = merge.combine(bases, recipe.coefficients)
+        for name, tensor in expected.items():
+            torch.testing.assert_close(written[name], tensor, rtol=0, atol=0)

@@ -152,10 +152,17 @@ def evaluate_chunk(
 
 
 def write_recipes(
-    family: str, points: Sequence[Mapping[str, Any]], base_dirs: Mapping[str, str], out: Path
+    family: str,
+    points: Sequence[Mapping[str, Any]],
+    base_dirs: Mapping[str, str],
+    out: Path,
+    bases: Mapping[str, PreTrainedModel] | None = None,
 ) -> None:
     """One `recipe.json` per weight-space point (bases, their sha256, coefficients), atomically.
 
+    With `bases` given (config `evaluation.materialize: weights`), each point's weights are also
+    written next to its recipe as a safetensors `save_pretrained` directory `model/` — for
+    export and small models; at scale a recipe is enough, the evaluation rebuilds in memory.
     DExperts points combine logits, not weights, so their directory stays empty.
     """
     with atomic_path(out, directory=True) as tmp:
@@ -166,7 +173,10 @@ def write_recipes(
         for point in paths.points(family, coordinates):
             if point.label in wanted:
                 used = {name: base_dirs[name] for name in point.coefficients}
-                merge.Recipe.build(point, used).write(tmp / point.label / "recipe.json")
+                recipe = merge.Recipe.build(point, used)
+                recipe.write(tmp / point.label / "recipe.json")
+                if bases is not None:
+                    merge.materialize(recipe, tmp / point.label / "model", bases=bases)
 
 
 def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
