@@ -263,7 +263,9 @@ def test_materialized_weights_equal_the_in_memory_combination(tiny_run):
     from lmlerp import checkpoints, merge
 
     assert CONFIG["evaluation"]["materialize"] == "weights"
-    points = sorted((tiny_run / "results/evaluate/g1").glob("c*/recipes/*"))
+    points = sorted(
+        p.parent for p in (tiny_run / "results/evaluate/g1").glob("c*/recipes/*/recipe.json")
+    )
     assert len(points) == len(CONFIG["paths"]["g1"]["alpha"])
     bases = {
         name: checkpoints.load(tiny_run / "results/models" / name).state_dict()
