@@ -168,12 +168,13 @@ def write_recipes(
     with atomic_path(out, directory=True) as tmp:
         if family == DEXPERTS:
             return
+        merge.check_compatible(base_dirs)  # once per job: every point uses these bases
+        digests = {name: merge.weights_sha256(d) for name, d in base_dirs.items()}
         wanted = {p["label"] for p in points}
         coordinates = {k: sorted({p[k] for p in points}) for k in points[0] if k != "label"}
         for point in paths.points(family, coordinates):
             if point.label in wanted:
-                used = {name: base_dirs[name] for name in point.coefficients}
-                recipe = merge.Recipe.build(point, used)
+                recipe = merge.Recipe.build(point, base_dirs, digests)
                 recipe.write(tmp / point.label / "recipe.json")
                 if bases is not None:
                     merge.materialize(recipe, tmp / point.label / "model", bases=bases)

@@ -193,8 +193,17 @@ class Recipe:
                 raise ValueError(f"recipe base '{name}' needs exactly 'path' and 'sha256'")
 
     @classmethod
-    def build(cls, point: Point, base_dirs: Mapping[str, str | os.PathLike]) -> Recipe:
-        """The recipe of `point`, hashing the bases it uses (after `check_compatible`)."""
+    def build(
+        cls,
+        point: Point,
+        base_dirs: Mapping[str, str | os.PathLike],
+        sha256: Mapping[str, str] | None = None,
+    ) -> Recipe:
+        """The recipe of `point`, hashing the bases it uses (after `check_compatible`).
+
+        A job that builds many recipes from the same bases passes their digests in `sha256`
+        (and checks compatibility once itself), so that each base is read once, not per point.
+        """
         missing = [name for name in point.coefficients if name not in base_dirs]
         if missing:
             raise ValueError(
@@ -202,11 +211,10 @@ class Recipe:
                 f"available bases: {sorted(base_dirs)}"
             )
         used = {name: base_dirs[name] for name in point.coefficients}
-        check_compatible(used)
-        bases = {
-            name: {"path": str(directory), "sha256": weights_sha256(directory)}
-            for name, directory in used.items()
-        }
+        if sha256 is None:
+            check_compatible(used)
+            sha256 = {name: weights_sha256(directory) for name, directory in used.items()}
+        bases = {name: {"path": str(path), "sha256": sha256[name]} for name, path in used.items()}
         return cls(point.family, dict(point.coords), point.label, dict(point.coefficients), bases)
 
     def write(self, path: str | os.PathLike) -> None:
