@@ -4,7 +4,6 @@ for determinism."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,19 +19,6 @@ FIGURES = [
     "fig03_g1", "fig04_word_probabilities", "fig05_g1_vs_g2", "fig06_dexperts_vs_weights",
     "fig07_g3", "fig08_g3_nll", "fig09_weight_norms", "fig10_decorrelated",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
-    result = snakemake(work)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return work
-
-
-@pytest.fixture(scope="session")
-def summary(tiny_run) -> dict:
-    return json.loads((tiny_run / "results" / "summary.json").read_text())
 
 
 def test_summary_holds_every_required_number(summary):

@@ -1,0 +1,23 @@
+"""Session fixtures shared by the workflow tests: one uninterrupted tiny-config run, made once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from workflow_helpers import prepare_workdir, snakemake
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A complete local run of the tiny config (the reference other runs are compared with)."""
+    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
+    result = snakemake(work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return work
+
+
+@pytest.fixture(scope="session")
+def summary(tiny_run) -> dict:
+    return json.loads((tiny_run / "results" / "summary.json").read_text())
