@@ -1,5 +1,6 @@
 """Paths through weight space: the families' identities, `combine`'s checks, recipes."""
 
+import copy
 import itertools
 import json
 import shutil
@@ -288,6 +289,71 @@ def test_materialize_writes_a_loadable_checkpoint_equal_to_combine(base_dirs, ba
     preloaded = {name: checkpoints.load(d) for name, d in base_dirs.items()}
     again, _ = merge.materialize(recipe, bases=preloaded)  # bases loaded once per job
     assert_same_state(again, expected, rtol=0, atol=0)
+
+
+# --- in-place rebuild ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models(base_dirs):
+    return {name: checkpoints.load(d) for name, d in base_dirs.items()}
+
+
+@pytest.mark.parametrize(
+    ("family", "coords"),
+    [
+        ("g1", {"alpha": 2.5}),
+        ("g3", {"alpha": -1.6, "beta": 2.4}),
+        ("decorrelated", {"alpha": 0.3}),
+    ],
+)
+def test_rebuild_in_place_matches_a_float64_reference(models, states, family, coords):
+    interpolator = merge.Interpolator(models)
+    coefficients = paths.coefficients(family, coords)
+    out = interpolator.rebuild(coefficients).state_dict()
+    assert list(out) == list(states["theta0"])
+    for name, tensor in out.items():
+        assert tensor.dtype == torch.float32
+        reference = sum(c * states[b][name].double() for b, c in coefficients.items())
+        assert (tensor.double() - reference).norm() <= 1e-6 * reference.norm(), name
+
+
+def test_rebuild_writes_into_the_same_storage_and_keeps_weights_tied(models, states):
+    interpolator = merge.Interpolator(models)
+    model = interpolator.model
+    assert_same_state(model.state_dict(), states["theta0"])  # the first base until a rebuild
+    pointers = [p.data_ptr() for p in model.parameters()]
+    for alpha in (0.3, -1.0):
+        assert interpolator.rebuild(g1(alpha)) is model
+        assert [p.data_ptr() for p in model.parameters()] == pointers
+        assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    assert_same_state(model.state_dict(), combine(states, g1(-1.0)), rtol=1e-6, atol=1e-6)
+    assert interpolator.nbytes == (len(models) + 1) * 4 * sum(p.numel() for p in model.parameters())
+
+
+def test_rebuild_in_bf16_rounds_the_float32_sum_once(models, states):
+    interpolator = merge.Interpolator(models, dtype=torch.bfloat16)
+    coefficients = g3(0.3, 0.6)
+    out = interpolator.rebuild(coefficients).state_dict()
+    for name, tensor in out.items():
+        assert tensor.dtype == torch.bfloat16
+        reference = sum(c * states[b][name].double() for b, c in coefficients.items())
+        # one rounding to bf16 (8 significant bits) of a float32 sum: within half a bf16 ulp
+        torch.testing.assert_close(tensor.double(), reference, rtol=2**-8, atol=1e-6, msg=name)
+    assert interpolator.nbytes == (len(models) * 4 + 2) * sum(
+        p.numel() for p in interpolator.model.parameters()
+    )
+
+
+def test_interpolator_checks_bases_once_and_names_unknown_ones(models, states):
+    interpolator = merge.Interpolator({k: models[k] for k in ("theta_pos", "theta_neg")})
+    with pytest.raises(ValueError, match=r"theta0.*available bases"):
+        interpolator.rebuild(g3(0.1, 0.2))
+    bad = copy.deepcopy(models["theta_neg"])
+    with torch.no_grad():
+        bad.transformer.h[0].mlp.c_fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"theta_neg.*c_fc"):
+        merge.Interpolator({"theta_pos": models["theta_pos"], "theta_neg": bad})
 
 
 def test_family_points_label_dexperts_like_g1():

@@ -2,8 +2,8 @@
 
 One job loads the bases, the judges and the data once and walks several points (DESIGN §2:
 Python start-up and model loading cost more than a small point's work). For a weight-space point
-the weights are rebuilt in place with `merge.combine` (fp32 accumulation) and loaded into one
-reusable model; a DExperts point keeps θ0, θ+ and θ− apart and ensembles their logits.
+the weights are rebuilt in place in one fused pass by `merge.Interpolator` (fp32 accumulation)
+inside one reusable model; a DExperts point keeps θ0, θ+ and θ− apart and ensembles their logits.
 
 Per sample: positive score (Eq. 6), grammar flag, and — for the first `perplexity_samples`
 samples of each prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
@@ -13,7 +13,6 @@ next-token probabilities of the configured words after "The movie was" (Fig 4).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +126,7 @@ def evaluate_chunk(
     Each point is sampled with the same seed, so differences between points are the models'.
     """
     sample_tables, point_rows = [], []
-    states = {name: model.state_dict() for name, model in bases.items()}
-    work = copy.deepcopy(next(iter(bases.values()))) if family != DEXPERTS else None
+    interpolator = merge.Interpolator(bases) if family != DEXPERTS else None
     for point in tqdm(points, desc=f"evaluate {family}", mininterval=5, ascii=True):
         coords = {"alpha": point["alpha"], "beta": point.get("beta", float("nan"))}
         if family == DEXPERTS:
@@ -137,8 +135,8 @@ def evaluate_chunk(
             model = None
         else:
             coefficients = paths.coefficients(family, {k: point[k] for k in point if k != "label"})
-            work.load_state_dict(merge.combine(states, coefficients), strict=True)
-            models, combine, model = [work], generation.plain, work
+            model = interpolator.rebuild(coefficients)
+            models, combine = [model], generation.plain
         with torch.inference_mode():
             samples = generation.generate_table(
                 models, combine, data.prompts, tokenizer, **sampling
