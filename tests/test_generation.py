@@ -114,13 +114,60 @@ def reference_top_p_keep(logits, p):
     return keep.scatter(-1, order, keep)
 
 
+@pytest.mark.parametrize("top_k", [0, 3, 12, 40])
 @pytest.mark.parametrize("p", [0.0, 0.2, 0.6, 0.9, 0.95])
-def test_top_p_filter_equals_a_full_stable_sort_even_with_ties(p):
+def test_top_p_filter_equals_a_full_stable_sort_even_with_ties(p, top_k):
     g = torch.Generator().manual_seed(0)
     logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
     logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
-    kept = torch.isfinite(generation.top_p_filter(logits, p))
+    kept = torch.isfinite(generation.top_p_filter(logits, p, top_k=top_k))
     assert torch.equal(kept, reference_top_p_keep(logits, p))
+
+
+def spy_on_full_sort(monkeypatch):
+    """Record the rows that `_nucleus` sends to the full sort."""
+    seen = []
+    full_sort = generation._sort_descending
+
+    def spy(values):
+        seen.append(values.clone())
+        return full_sort(values)
+
+    monkeypatch.setattr(generation, "_sort_descending", spy)
+    return seen
+
+
+def test_top_k_prefilter_falls_back_to_the_full_sort_where_the_top_k_mass_is_short_of_p(
+    monkeypatch,
+):
+    g = torch.Generator().manual_seed(1)
+    peaked = torch.randn(4, 200, generator=g) * 6  # nucleus of a few tokens
+    flat = torch.randn(3, 200, generator=g) * 0.01  # top-8 mass ≈ 0.04 < p
+    logits = torch.cat([peaked[:2], flat[:1], peaked[2:], flat[1:]])  # rows 2, 5, 6 are flat
+    top8 = logits.softmax(-1).sort(-1, descending=True).values[:, :8].sum(-1)
+    assert ((top8 < 0.9) == torch.tensor([0, 0, 1, 0, 0, 1, 1], dtype=torch.bool)).all()
+    seen = spy_on_full_sort(monkeypatch)
+    kept = torch.isfinite(generation.top_p_filter(logits, 0.9, top_k=8))
+    assert torch.equal(kept, reference_top_p_keep(logits, 0.9))
+    assert len(seen) == 1 and torch.equal(seen[0], logits.softmax(-1)[[2, 5, 6]])
+    assert kept[[2, 5, 6]].sum(-1).min() > 8  # the nuclei of the flat rows exceed k
+
+
+def test_top_k_prefilter_skips_the_full_sort_when_every_nucleus_fits(monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(64, 300, generator=g) * 6
+    seen = spy_on_full_sort(monkeypatch)
+    kept = torch.isfinite(generation.top_p_filter(logits, 0.9, top_k=32))
+    assert torch.equal(kept, reference_top_p_keep(logits, 0.9))
+    assert seen == [] and kept.sum(-1).max() < 32
+
+
+def test_top_k_prefilter_sends_a_tie_at_the_boundary_to_the_full_sort(monkeypatch):
+    logits = torch.tensor([[0.4, 0.15, 0.15, 0.15, 0.15]]).log()  # 0.4 + 0.15 ≥ 0.5
+    seen = spy_on_full_sort(monkeypatch)
+    kept = torch.isfinite(generation.top_p_filter(logits, 0.5, top_k=3))
+    assert kept.tolist() == [[True, True, False, False, False]]  # lowest id among the ties
+    assert len(seen) == 1  # 3 tokens tie with τ but only 1 fits: not decidable from the top 3
 
 
 def test_top_p_filter_agrees_with_hf_top_p_warper_on_random_logits():
@@ -137,8 +184,8 @@ def test_top_p_filter_rejects_p_outside_unit_interval():
         generation.top_p_filter(torch.zeros(3), 1.5)
 
 
-@pytest.mark.parametrize("top_p", [0.9, 0.5, None])
-def test_next_token_draws_follow_the_renormalised_nucleus(top_p):
+@pytest.mark.parametrize(("top_p", "top_k"), [(0.9, 0), (0.9, 3), (0.9, 8), (0.5, 3), (None, 3)])
+def test_next_token_draws_follow_the_renormalised_nucleus(top_p, top_k):
     logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, NEG_INF])
     probs = logits.softmax(-1)
     nucleus = probs.cumsum(-1) - probs < (top_p or 1.0)  # sorted already: the mass before
@@ -147,7 +194,7 @@ def test_next_token_draws_follow_the_renormalised_nucleus(top_p):
     expected /= expected.sum()
     n = 20_000
     g = torch.Generator().manual_seed(0)
-    tokens = generation.next_token(logits.expand(n, -1), top_p, g)
+    tokens = generation.next_token(logits.expand(n, -1), top_p, g, top_k=top_k)
     observed = torch.bincount(tokens, minlength=len(logits)).double() / n
     assert (observed[~nucleus] == 0).all()
     assert (observed - expected).abs().max() < 0.01  # 3 standard errors at p ≈ 0.3
@@ -197,6 +244,32 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
         assert 0 < (ours == eos).any(-1).sum() < len(PROMPTS)
 
 
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="compiled decoding (CUDA graphs) needs CUDA"
+)
+def test_compiled_greedy_decode_on_cuda_equals_hf_generate(sharp, bpe):
+    model = copy.deepcopy(sharp).cuda()
+    eos = bpe.eos_token_id
+    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
+    input_ids, attention_mask = input_ids.cuda(), attention_mask.cuda()
+    ours = generation.decode(
+        [model],
+        generation.plain,
+        input_ids,
+        attention_mask,
+        max_new_tokens=12,
+        top_p=None,
+        generator=torch.Generator(device="cuda"),
+        eos_id=eos,
+        greedy=True,
+        compile=True,
+    )
+    theirs = model.generate(
+        input_ids, attention_mask=attention_mask, do_sample=False, max_new_tokens=12
+    )[:, input_ids.shape[1] :]
+    assert torch.equal(ours, theirs)
+
+
 def test_greedy_output_does_not_depend_on_batch_size(sharp, bpe):
     runs = [
         draw([sharp], generation.plain, bpe, greedy=True, top_p=None, batch_size=b)
@@ -238,11 +311,13 @@ def forcing_eos(eos, rows, at_call):
 def test_eos_stops_only_its_row_and_is_not_in_the_text(model, bpe):
     combine, calls = forcing_eos(bpe.eos_token_id, rows=[1], at_call=3)
     rows = draw([model], combine, bpe, samples_per_prompt=1, batch_size=len(PROMPTS))
-    assert [r["ended"] for r in rows] == [False, True, False, False]
-    assert [r["n_new_tokens"] for r in rows] == [8, 4, 8, 8]
-    assert [len(r["token_ids"]) for r in rows] == [8, 3, 8, 8]
-    assert rows[1]["continuation"] == bpe.decode(rows[1]["token_ids"])
-    assert tok.EOS not in rows[1]["continuation"]
+    # batch rows are in order of prompt length: row 1 holds the second shortest prompt
+    ended = sorted(range(len(PROMPTS)), key=lambda i: len(bpe.encode(PROMPTS[i])))[1]
+    assert [r["ended"] for r in rows] == [i == ended for i in range(len(PROMPTS))]
+    assert [r["n_new_tokens"] for r in rows] == [4 if i == ended else 8 for i in range(4)]
+    assert [len(r["token_ids"]) for r in rows] == [3 if i == ended else 8 for i in range(4)]
+    assert rows[ended]["continuation"] == bpe.decode(rows[ended]["token_ids"])
+    assert tok.EOS not in rows[ended]["continuation"]
     assert len(calls) == 8
 
 
