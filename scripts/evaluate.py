@@ -16,7 +16,17 @@ weights = bases if p.settings["materialize"] == "weights" else None
 evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes), weights)
 tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)
 samples, points = evaluation.evaluate_chunk(
-    p.family, p.points, bases, tokenizer, judges, data, p.sampling, p.settings, p.filter_p
+    p.family,
+    p.points,
+    bases,
+    tokenizer,
+    judges,
+    data,
+    p.sampling,
+    p.settings,
+    p.filter_p,
+    device=p.device,
+    dtype=p.dtype,
 )
 atomic.write_parquet(snakemake.output.samples, samples)
 atomic.write_parquet(snakemake.output.points, points)

@@ -97,11 +97,12 @@ def point_metrics(
         row.update(nll_pos=nan, nll_neg=nan)
         row.update({f"p_{w}": nan for ws in data.words.values() for w in ws})
         return row
+    device = str(next(model.parameters()).device)  # never moved: its weights are views
     row["nll_pos"] = metrics.sentence_nll(
-        model, tokenizer, data.positive_test, batch_size=batch_size
+        model, tokenizer, data.positive_test, batch_size=batch_size, device=device
     )
     row["nll_neg"] = metrics.sentence_nll(
-        model, tokenizer, data.negative_test, batch_size=batch_size
+        model, tokenizer, data.negative_test, batch_size=batch_size, device=device
     )
     words = [w for ws in data.words.values() for w in ws]
     probabilities, _ = metrics.next_token_probabilities(model, tokenizer, FIG4_PROMPT, words)
@@ -119,18 +120,25 @@ def evaluate_chunk(
     sampling: Mapping[str, Any],
     settings: Mapping[str, Any],
     dexperts_filter_p: float | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Samples (one row per continuation) and point metrics (one row per point) of a chunk.
 
     Every row carries the family and the explicit coordinates (alpha, beta — NaN when unused).
     Each point is sampled with the same seed, so differences between points are the models'.
+    The sampled models live on `device` with weights in `dtype` (rebuilt in float32, cast once).
     """
     sample_tables, point_rows = [], []
-    interpolator = merge.Interpolator(bases) if family != DEXPERTS else None
+    weights = getattr(torch, dtype)
+    if family == DEXPERTS:
+        experts = [bases[n].to(device=device, dtype=weights) for n in paths.FAMILY_BASES[DEXPERTS]]
+    else:
+        interpolator = merge.Interpolator(bases, device=device, dtype=weights)
     for point in tqdm(points, desc=f"evaluate {family}", mininterval=5, ascii=True):
         coords = {"alpha": point["alpha"], "beta": point.get("beta", float("nan"))}
         if family == DEXPERTS:
-            models = [bases["theta0"], bases["theta_pos"], bases["theta_neg"]]
+            models = experts
             combine = generation.dexperts(point["alpha"], dexperts_filter_p)
             model = None
         else:

@@ -24,6 +24,7 @@ never sorts token ids; `next_token` then draws by an inverse-CDF lookup instead 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -282,7 +283,8 @@ def decode(
                 use_cache=True,
                 logits_to_keep=1,  # the prompt's other positions are never sampled from
             )
-            logits.append(out.logits[:, -1, :].float())  # (B, V)
+            # a copy: a CUDA graph's output is overwritten by its next replay
+            logits.append(out.logits[:, -1, :].to(torch.float32, copy=True))  # (B, V)
         token = next_token(combine(logits), top_p, generator, greedy, top_k)
         token = token.masked_fill(finished, eos_id)
         new_tokens.append(token)
@@ -295,14 +297,20 @@ def decode(
     return torch.stack(new_tokens, dim=1)
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _compiled(model: PreTrainedModel) -> Callable:
-    """The model's forward under `torch.compile`; CUDA graphs ("reduce-overhead") on CUDA.
+    """The model under `torch.compile`, made once per model; CUDA graphs on CUDA.
 
     Weights rewritten in place (`merge.Interpolator`) keep their addresses, so one compiled
     graph serves every point of a job.
     """
-    cuda = next(model.parameters()).device.type == "cuda"
-    return torch.compile(model, mode="reduce-overhead" if cuda else "default", dynamic=False)
+    if model not in _COMPILED:
+        cuda = next(model.parameters()).device.type == "cuda"
+        mode = "reduce-overhead" if cuda else "default"
+        _COMPILED[model] = torch.compile(model, mode=mode, dynamic=False)
+    return _COMPILED[model]
 
 
 def _check(models: Sequence[PreTrainedModel], longest: int, max_new_tokens: int) -> torch.device:

@@ -30,6 +30,8 @@ rule evaluate:
         sampling=canonical(config["generation"]),
         settings=canonical(config["evaluation"]),
         filter_p=config["dexperts"]["filter_p"],
+        device=config["device"],
+        dtype=config["dtype"],
     script:
         "../../scripts/evaluate.py"
 
