@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GPT2_LARGE = {"n_layer": 36, "n_head": 20, "n_embd": 1280}
 GPT2_XL = {"n_layer": 48, "n_head": 25, "n_embd": 1600}
 GPT2_VOCAB = 50257
+REBUILD_REPEATS = 30  # a rebuild takes milliseconds: many runs, the best kept
 PAPER = {"models": 464, "sampled_tokens": 35e6, "scored_tokens": 46e6}  # DESIGN §6
 
 
@@ -211,8 +212,8 @@ def rebuild(bases: dict, device: torch.device, dtype: torch.dtype, repeats: int)
     interpolator = merge.Interpolator(bases, device=device, dtype=dtype)
     names = list(bases)
     point = {names[0]: 0.2, names[1]: 1.3, names[2]: -0.5}
-    times = [timed(lambda: interpolator.rebuild(point), device)[0] for _ in range(repeats + 3)]
-    bandwidth = copy_bandwidth(interpolator.stack.numel() * 4, device, repeats + 3)
+    times = [timed(lambda: interpolator.rebuild(point), device)[0] for _ in range(repeats)]
+    bandwidth = copy_bandwidth(interpolator.stack.numel() * 4, device, repeats)
     floor = interpolator.nbytes / bandwidth
     best = min(times[1:])
     return {
@@ -268,9 +269,7 @@ def cpu_section(args: argparse.Namespace) -> dict:
         "top_k": args.top_k,
         "fast_path_share_first_step": fast_path_share(model, work, args.top_k),
         "generation": rows,
-        "rebuild": rebuild(
-            {"theta0": model, **others}, device, torch.float32, max(args.repeats, 5)
-        ),
+        "rebuild": rebuild({"theta0": model, **others}, device, torch.float32, REBUILD_REPEATS),
     }
 
 
@@ -334,7 +333,7 @@ def cuda_section(args: argparse.Namespace) -> dict:
     floor_tokens_per_s = rate / (2 * params)  # one multiply-add per weight per token
     fp32_model = gpt2(large, vocab, "cpu", torch.float32)
     bases = {name: fp32_model for name in ("theta0", "theta_pos", "theta_neg")}
-    rebuilt = rebuild(bases, device, dtype, args.repeats)
+    rebuilt = rebuild(bases, device, dtype, REBUILD_REPEATS)
     del fp32_model, bases
     judge = gpt2(xl, vocab, device, dtype)
     scored_per_s = scoring_rate(judge, device, 8 if args.smoke else 512, 40, args.repeats)

@@ -289,6 +289,14 @@ def test_same_seed_same_texts_other_seed_other_texts(model, bpe):
     assert len({r["continuation"] for r in first}) > len(PROMPTS)  # samples of a prompt differ
 
 
+def test_the_top_k_prefilter_changes_no_text(sharp, bpe, monkeypatch):
+    seen = spy_on_full_sort(monkeypatch)
+    prefiltered = draw([sharp], generation.plain, bpe, top_k=100)
+    fast_only = sum(len(v) for v in seen)
+    assert texts(prefiltered) == texts(draw([sharp], generation.plain, bpe, top_k=0))
+    assert fast_only < sum(len(v) for v in seen) - fast_only  # the prefilter did decide rows
+
+
 # EOS -------------------------------------------------------------------------------------------
 
 
