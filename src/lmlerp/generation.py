@@ -251,10 +251,12 @@ def decode(
     greedy: bool = False,
     top_k: int = TOP_K,
     compile: bool = False,
+    cache_length: int | None = None,
 ) -> torch.Tensor:
     """New token ids (B, S) for a left-padded batch, S ≤ max_new_tokens.
 
-    Each model gets a static KV cache of prompt width + max_new_tokens positions, allocated once;
+    Each model gets a static KV cache of `cache_length` positions (default: prompt width +
+    max_new_tokens), made once per model and shape and reset between batches (`_static_cache`);
     the attention mask is preallocated at that width too and a step only switches on its own
     column, so no tensor grows during decoding (DESIGN §6). Positions count real tokens only, so
     a padded prompt sees the positions it saw in training. With `compile` the one-token decode
@@ -264,10 +266,13 @@ def decode(
     greedy outputs compare token for token.
     """
     batch, width = input_ids.shape
-    mask = attention_mask.new_zeros((batch, width + max_new_tokens))  # (B, T + S)
+    length = width + max_new_tokens if cache_length is None else cache_length
+    if length < width + max_new_tokens:
+        raise ValueError(f"cache_length {length} < prompt width {width} + {max_new_tokens}")
+    mask = attention_mask.new_zeros((batch, length))  # (B, L)
     mask[:, :width] = attention_mask
     position_ids = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-    caches = [StaticCache(config=m.config, max_cache_len=width + max_new_tokens) for m in models]
+    caches = [_static_cache(model, batch, length) for model in models]
     steps = [_compiled(m) if compile else m for m in models]
     inputs = input_ids
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
@@ -297,7 +302,25 @@ def decode(
     return torch.stack(new_tokens, dim=1)
 
 
+_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _static_cache(model: PreTrainedModel, batch: int, length: int) -> StaticCache:
+    """A zeroed static KV cache of `batch` × `length` positions for `model`, reused by shape.
+
+    A job samples every point with the same batches: reusing the cache spares its allocation
+    and, on CUDA, keeps the addresses a recorded CUDA graph reads. Two shapes are kept per model
+    (the full batch and the last, smaller one).
+    """
+    held = _CACHES.setdefault(model, {})
+    if (batch, length) in held:
+        held[batch, length].reset()
+    else:
+        while len(held) >= 2:
+            held.pop(next(iter(held)))
+        held[batch, length] = StaticCache(config=model.config, max_cache_len=length)
+    return held[batch, length]
 
 
 def _compiled(model: PreTrainedModel) -> Callable:
@@ -397,7 +420,8 @@ def sample(
     prompt_ids = encode_prompts(prompts, tokenizer)
     if not prompt_ids:
         return []
-    device = _check(models, max(map(len, prompt_ids)), max_new_tokens)
+    longest = max(map(len, prompt_ids))
+    device = _check(models, longest, max_new_tokens)
     for model in models:
         model.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -421,6 +445,7 @@ def sample(
             greedy=greedy,
             top_k=top_k,
             compile=compile,
+            cache_length=longest + max_new_tokens,  # one cache shape for every batch
         ).tolist()
         for (i, j), tokens in zip(chunk, new, strict=True):
             rows.append(_row(i, j, tokens, eos, tokenizer))
