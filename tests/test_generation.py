@@ -179,13 +179,42 @@ def test_top_p_filter_agrees_with_hf_top_p_warper_on_random_logits():
         assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs)), p
 
 
+@pytest.fixture
+def fixed_point_sums(monkeypatch):
+    """The running sums CUDA uses (int64 fixed point), on the CPU."""
+    running_sum = generation._running_sum
+    monkeypatch.setattr(
+        generation, "_running_sum", lambda values: running_sum(values, fixed_point=True)
+    )
+
+
+def test_fixed_point_running_sums_match_float64_to_their_resolution():
+    values = torch.rand(8, 1000, generator=torch.Generator().manual_seed(0)).softmax(-1)
+    fixed = generation._running_sum(values, fixed_point=True)
+    assert fixed.dtype == torch.float64
+    assert (fixed - values.double().cumsum(-1)).abs().max() < 1000 / generation.FIXED_POINT
+
+
+@pytest.mark.parametrize("top_k", [0, 12])
+@pytest.mark.parametrize("p", [0.2, 0.9])
+def test_top_p_filter_with_cuda_running_sums_equals_a_full_stable_sort(fixed_point_sums, p, top_k):
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
+    logits[:, 10:20] = 1.0
+    kept = torch.isfinite(generation.top_p_filter(logits, p, top_k=top_k))
+    assert torch.equal(kept, reference_top_p_keep(logits, p))
+
+
 def test_top_p_filter_rejects_p_outside_unit_interval():
     with pytest.raises(ValueError, match="top-p"):
         generation.top_p_filter(torch.zeros(3), 1.5)
 
 
+@pytest.mark.parametrize("running_sums", ["float", "fixed_point"])
 @pytest.mark.parametrize(("top_p", "top_k"), [(0.9, 0), (0.9, 3), (0.9, 8), (0.5, 3), (None, 3)])
-def test_next_token_draws_follow_the_renormalised_nucleus(top_p, top_k):
+def test_next_token_draws_follow_the_renormalised_nucleus(top_p, top_k, running_sums, request):
+    if running_sums == "fixed_point":
+        request.getfixturevalue("fixed_point_sums")
     logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, NEG_INF])
     probs = logits.softmax(-1)
     nucleus = probs.cumsum(-1) - probs < (top_p or 1.0)  # sorted already: the mass before

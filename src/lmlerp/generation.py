@@ -121,12 +121,30 @@ def _cut(descending: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor
     always, then one more for every cumulative sum short of p. {P ≥ τ} is the nucleus when
     exactly m values are ≥ τ and, for a top-k prefix, when the prefix's mass reaches p.
     """
-    cumulative = descending.cumsum(dim=-1)
+    cumulative = _running_sum(descending)
     target = cumulative.new_full((len(descending), 1), p)
     m = 1 + torch.searchsorted(cumulative[:, :-1].contiguous(), target)  # #{cum_j < p}
     tau = descending.gather(-1, m - 1)
     at_least_tau = torch.searchsorted(-descending, -tau, right=True)  # ascending negation
     return m, tau, (at_least_tau == m) & (cumulative[:, -1:] >= p)
+
+
+FIXED_POINT = 2.0**40  # resolution of CUDA running sums of probabilities: 9e-13
+
+
+def _running_sum(values: torch.Tensor, fixed_point: bool | None = None) -> torch.Tensor:
+    """Cumulative sums along the last dimension, the same on every run.
+
+    On CUDA a floating-point `cumsum` is non-deterministic (a parallel scan; it raises under
+    `torch.use_deterministic_algorithms`, which evaluation jobs turn on), so probabilities are
+    summed in int64 fixed point (exact, deterministic) with a resolution of 2⁻⁴⁰ per value and
+    returned as float64. On CPU the sequential float32 `cumsum` is already deterministic.
+    `fixed_point` forces either way (None: on CUDA only).
+    """
+    if not (values.is_cuda if fixed_point is None else fixed_point):
+        return values.cumsum(dim=-1)
+    fixed = (values.double() * FIXED_POINT).round_().long()
+    return fixed.cumsum(dim=-1).double() / FIXED_POINT
 
 
 def _lowest_ids_first(probs: torch.Tensor, m: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
@@ -181,11 +199,11 @@ def next_token(
     else:
         probs, keep = _nucleus(logits, top_p, top_k)
         weights = torch.where(keep, probs, 0.0)
-    cumulative = weights.cumsum(dim=-1)  # (B, V)
+    cumulative = _running_sum(weights)  # (B, V)
     total = cumulative[:, -1:].contiguous()  # (B, 1)
     # right=True skips zero-probability tokens; a u rounded up to `total` falls back on the last
     # token of positive probability, the first to reach `total`
-    index = torch.searchsorted(cumulative, u * total, right=True)
+    index = torch.searchsorted(cumulative, u.to(total.dtype) * total, right=True)
     return index.minimum(torch.searchsorted(cumulative, total)).squeeze(-1)
 
 
