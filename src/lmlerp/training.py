@@ -125,6 +125,32 @@ class Optimisation:
     weight_decay: float
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    micro_batch_size: int | None = None  # gradient accumulation; None = the whole batch at once
+
+
+def accumulate_gradients(
+    model: PreTrainedModel, batch: Batch, micro_batch_size: int | None, device: str, dtype: str
+) -> float:
+    """Backpropagate one batch in micro-batches; return its loss.
+
+    The batch loss is the mean over its predicted tokens, L = Σ_m n_m·L_m / Σ_m n_m, where L_m is
+    micro-batch m's mean loss over its n_m predicted (non-padding) tokens. Weighting each
+    micro-batch by n_m makes the accumulated gradient equal the whole batch's, padding or not,
+    so a large effective batch (GPT-C4: 1,024 sequences) fits on one GPU.
+    """
+    size = micro_batch_size or len(batch[0])
+    parts = list(zip(*(t.split(size) for t in batch), strict=True))
+    counts = [int((labels[:, 1:] != -100).sum()) for _, _, labels in parts]
+    total, value = sum(counts), 0.0
+    for (ids, mask, labels), count in zip(parts, counts, strict=True):
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        with _autocast(device, dtype):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}")
+        (loss * (count / total)).backward()
+        value += loss.item() * count / total
+    return value
 
 
 def train(
@@ -145,14 +171,12 @@ def train(
     rows = []
     progress = tqdm(range(opt.steps), desc=desc, file=sys.stderr, mininterval=5, ascii=True)
     for step in progress:
-        ids, mask, labels = (t.to(device) for t in next(batches))
-        with _autocast(device, dtype):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
-        loss.backward()
+        try:
+            loss = accumulate_gradients(model, next(batches), opt.micro_batch_size, device, dtype)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"{desc}: {error} at step {step}") from error
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        rows.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": loss.item()})
+        rows.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": loss})
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
