@@ -9,7 +9,7 @@ from lmlerp import atomic, summary
 i = snakemake.input
 result = {
     "models": summary.models(i.pretrain_metrics, i.selections, snakemake.params.pretrained),
-    "judge": summary.read_json(i.judge_metrics),
+    "judge": summary.read_json(i.judge_metrics) if hasattr(i, "judge_metrics") else {},
     **summary.experiments(i.tables, snakemake.params.families),
     "timings_s": summary.stage_timings(snakemake.params.benchmarks),
 }

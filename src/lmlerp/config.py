@@ -82,6 +82,37 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         )
 
 
+def _check_sources(config: Mapping[str, Any]) -> None:
+    """Hub sources: exactly one of repo / path, a revision with a repo, file patterns for hub
+    datasets, and data that the paper-scale DAG can actually use together."""
+    hub = config.get("hub", {})
+    for group in ("models", "datasets"):
+        for name, source in hub.get(group, {}).items():
+            key = f"hub.{group}.{name}"
+            if ("repo" in source) == ("path" in source):
+                raise ConfigError(f"config key '{key}': give exactly one of 'repo' or 'path'")
+            if "repo" in source and "revision" not in source:
+                raise ConfigError(f"config key '{key}.revision' is required with a repo")
+            if "path" in source and "revision" in source:
+                raise ConfigError(f"config key '{key}.revision' means nothing for a local path")
+            if group == "datasets" and "repo" in source and "files" not in source:
+                raise ConfigError(
+                    f"config key '{key}.files' is required for a hub dataset (C4 alone is "
+                    "hundreds of GB: name the shards to take)"
+                )
+    datasets, models = hub.get("datasets", {}), hub.get("models", {})
+    if "corpus" in datasets and "theta0" not in models:
+        raise ConfigError(
+            "config key 'hub.datasets.corpus': a C4 corpus only trains θC4; "
+            "θ0 must then come from hub.models.theta0"
+        )
+    if datasets and "prompts" not in hub:
+        raise ConfigError(
+            "config key 'hub.prompts' is required with hub datasets: SST-5 and C4 have no "
+            "prompt split to cut prompts from"
+        )
+
+
 def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> None:
     """Raise ConfigError naming the first offending key, or return if the config is valid."""
     schema = yaml.safe_load(schema_path.read_text())
@@ -90,6 +121,7 @@ def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> None:
     if errors:
         raise ConfigError(_schema_message(errors[0]))
     _check_semantics(config)
+    _check_sources(config)
 
 
 def load(path: str | Path) -> dict[str, Any]:

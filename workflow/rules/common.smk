@@ -6,7 +6,22 @@ from lmlerp import labels, paths
 
 lmlerp_config.validate(config)
 
-PRETRAINED = ["theta0", "theta_c4"]
+HUB = config.get("hub", {})  # paper scale: inputs from the hub (workflow/rules/hub.smk)
+HUB_MODELS = HUB.get("models", {})
+HUB_DATASETS = HUB.get("datasets", {})
+PRETRAINED = [name for name in ("theta0", "theta_c4") if name not in HUB_MODELS]
+MODELS = {
+    "theta0": (
+        "resources/hub/theta0" if "theta0" in HUB_MODELS else "results/models/theta0"
+    ),
+    "theta_pos": "results/models/theta_pos",
+    "theta_neg": "results/models/theta_neg",
+    "theta_c4": "results/models/theta_c4",
+}
+# The decorrelated pair's first base: θ0, or the paper's DistilGPT-2 (hub.models.reference).
+REFERENCE = "resources/hub/reference" if "reference" in HUB_MODELS else MODELS["theta0"]
+# A hub θ0 brings its tokenizer (GPT-2's BPE); otherwise one is trained on the corpus.
+TOKENIZER = MODELS["theta0"] if "theta0" in HUB_MODELS else "results/tokenizer"
 SENTIMENTS = {"pos": "positive", "neg": "negative"}
 OTHER_DOMAINS = ["tweets", "amazon", "nyt"]
 CANDIDATES = labels.candidates(
@@ -76,10 +91,36 @@ def candidate_models(wildcards):
     )
 
 
+def scorer(name, default):
+    """The configured kind of one scorer plug-in (sentiment, grammar, judge_lm)."""
+    return config.get("scorers", {}).get(name, default)
+
+
+TRAINED_JUDGE = scorer("sentiment", "tfidf") == "tfidf"  # TF-IDF judge trained here
+CONVERTED_JUDGE_LM = scorer("judge_lm", "smollm2") == "smollm2"  # GGUF converted here
+
+
+def needed_assets():
+    """The offline assets this config's DAG reads (none at paper scale)."""
+    needed = {
+        "vader": "movie" not in HUB_DATASETS or TRAINED_JUDGE,
+        "gensim": "corpus" not in HUB_DATASETS,
+        "smollm2": CONVERTED_JUDGE_LM,
+    }
+    return [asset for asset, wanted in needed.items() if wanted]
+
+
+def summary_inputs():
+    """The judges' records that summary.json quotes, where this config builds them."""
+    inputs = {"judge_metrics": "results/judge_metrics.json"} if TRAINED_JUDGE else {}
+    if CONVERTED_JUDGE_LM:
+        inputs["judge_lm"] = "results/models/judge_lm"
+    return inputs
+
+
 def final_outputs():
     return [
         "results/summary.json",
-        "results/models/judge_lm",
         "results/prepare/prompts.parquet",
         "results/figures/fig03_g1.png",
     ]
@@ -115,13 +156,13 @@ def judge_settings():
 
 def benchmark_files():
     """The `benchmark:` files of every job in this config's DAG (stale ones are not counted)."""
-    return [
-        *expand("benchmarks/download/{asset}.tsv", asset=config["assets"]),
-        "benchmarks/convert_judge_lm/judge_lm.tsv",
+    files = [
+        *expand("benchmarks/download/{asset}.tsv", asset=needed_assets()),
+        *expand("benchmarks/fetch_model/{name}.tsv", name=HUB_MODELS),
+        *expand("benchmarks/fetch_dataset/{dataset}.tsv", dataset=HUB_DATASETS),
+        *expand("benchmarks/fetch_prompts/{kind}.tsv", kind=HUB.get("prompts", {})),
         "benchmarks/prepare_movie/movie.tsv",
         "benchmarks/prepare_corpus/corpus.tsv",
-        "benchmarks/prepare_judge_data/judge_data.tsv",
-        "benchmarks/train_tokenizer/tokenizer.tsv",
         "benchmarks/prepare_prompts/prompts.tsv",
         *expand("benchmarks/pretrain/{model}.tsv", model=PRETRAINED),
         *expand(
@@ -130,7 +171,6 @@ def benchmark_files():
             candidate=CANDIDATES,
         ),
         *expand("benchmarks/select_finetune/{sentiment}.tsv", sentiment=SENTIMENTS),
-        "benchmarks/train_judge/judge.tsv",
         *(
             f"benchmarks/evaluate/{family}/{chunk}.tsv"
             for family in FAMILIES
@@ -140,6 +180,16 @@ def benchmark_files():
         "benchmarks/weight_norms/weight_norms.tsv",
         "benchmarks/plot/figures.tsv",
     ]
+    if TOKENIZER == "results/tokenizer":
+        files.append("benchmarks/train_tokenizer/tokenizer.tsv")
+    if TRAINED_JUDGE:
+        files += [
+            "benchmarks/prepare_judge_data/judge_data.tsv",
+            "benchmarks/train_judge/judge.tsv",
+        ]
+    if CONVERTED_JUDGE_LM:
+        files.append("benchmarks/convert_judge_lm/judge_lm.tsv")
+    return files
 
 
 def chunk_points(wildcards):
@@ -148,9 +198,16 @@ def chunk_points(wildcards):
 
 
 def evaluation_inputs(wildcards):
-    """The bases of the chunk's family (θ0 always, for its tokenizer) as named inputs."""
+    """The bases of the chunk's family (θ0 always, for its tokenizer) as named inputs.
+
+    In the decorrelated family the base named theta0 is REFERENCE (θ0 itself by default); the
+    recipes record the directory, so the substitution is visible in every result.
+    """
     names = set(paths.FAMILY_BASES[wildcards.family]) | {"theta0"}
-    return {name: f"results/models/{name}" for name in sorted(names)}
+    dirs = {name: MODELS[name] for name in sorted(names)}
+    if wildcards.family == "decorrelated":
+        dirs["theta0"] = REFERENCE
+    return dirs
 
 
 def base_names(wildcards):

@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        theta0="results/models/theta0",
+        theta0=MODELS["theta0"],
         movie="results/prepare/movie.parquet",
     output:
         model=directory("results/finetune/{sentiment}/{candidate}/model"),

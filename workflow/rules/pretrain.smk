@@ -4,7 +4,7 @@
 rule pretrain:
     input:
         corpus="results/prepare/corpus.parquet",
-        tokenizer="results/tokenizer",
+        tokenizer=TOKENIZER,
     output:
         model=directory("results/models/{model}"),
         loss="results/pretrain/{model}/loss.parquet",

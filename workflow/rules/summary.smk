@@ -3,14 +3,13 @@
 
 rule summarize:
     input:
+        **summary_inputs(),
         pretrain_metrics=expand(
             "results/pretrain/{model}/metrics.json", model=PRETRAINED
         ),
         selections=expand(
             "results/finetune/{sentiment}/candidates.tsv", sentiment=SENTIMENTS
         ),
-        judge_metrics="results/judge_metrics.json",
-        judge_lm="results/models/judge_lm",
         tables=expand("results/tables/{family}.parquet", family=FAMILIES),
     output:
         summary="results/summary.json",
