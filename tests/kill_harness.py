@@ -28,7 +28,7 @@ from workflow_helpers import REPO, TINY, jobs, snakemake
 
 MUST_KILL = {"pretrain", "finetune", "evaluate", "summarize"}
 P_KILL = 0.75
-DELAY_S = (0.5, 20.0)  # after the job's start line: from the imports (≈ 3 s) to the writes
+DELAY_S = (0.3, 4.0)  # after the job's start line: mostly lands in start-up and compute
 START = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
