@@ -30,4 +30,5 @@ def test_other_generation_seed_gives_other_samples(tiny_run, tmp_path):
     keys = ["point", "prompt_id", "sample_id"]
     assert after[keys].equals(before[keys])  # the same points, prompts and sample slots
     changed = (after.continuation != before.continuation).mean()
+    print(f"{chunk.relative_to(work)}: {changed:.1%} of {len(after)} continuations changed")
     assert changed > 0.5, changed
