@@ -6,15 +6,17 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from lmlerp import atomic, checkpoints, evaluation, training
+from lmlerp import atomic, checkpoints, evaluation, failure, training
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 training.deterministic(snakemake.threads)
 base_dirs = {name: snakemake.input[name] for name in p.bases}
 bases = {name: checkpoints.load(path) for name, path in base_dirs.items()}
+tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)  # fail before writing
 weights = bases if p.settings["materialize"] == "weights" else None
 evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes), weights)
-tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)
 samples, points = evaluation.evaluate_chunk(
     p.family, p.points, bases, tokenizer, judges, data, p.sampling, p.settings, p.filter_p
 )

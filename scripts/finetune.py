@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import atomic, checkpoints, finetuning, tokenizer, training
+from lmlerp import atomic, checkpoints, failure, finetuning, tokenizer, training
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 training.deterministic(snakemake.threads)

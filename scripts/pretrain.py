@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import atomic, checkpoints, pretraining, tokenizer, training
+from lmlerp import atomic, checkpoints, failure, pretraining, tokenizer, training
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 training.deterministic(snakemake.threads)

@@ -4,7 +4,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from lmlerp import atomic, summary
+from lmlerp import atomic, failure, summary
+
+failure.install(snakemake.rule)
 
 i = snakemake.input
 result = {

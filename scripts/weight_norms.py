@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import atomic, checkpoints, metrics
+from lmlerp import atomic, checkpoints, failure, metrics
+
+failure.install(snakemake.rule)
 
 names = ("theta0", "theta_pos", "reference", "theta_c4")
 state = {name: checkpoints.load(snakemake.input[name]).state_dict() for name in names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,14 @@ def jobs(dry_run_output: str) -> list[dict[str, str]]:
             job[key] = match.group(1) if match else ""
         found.append(job)
     return found
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a finished run directory to break or re-run parts of; the big read-only inputs
+    (judge LM, downloaded assets) hard-linked, everything a job may rewrite really copied."""
+    linked = ["results/models/judge_lm", "resources/smollm2", "resources/gensim", "resources/vader"]
+    skip = {Path(p).name for p in linked}
+    shutil.copytree(run, dest, symlinks=True, ignore=lambda _, names: skip & set(names))
+    for path in linked:
+        subprocess.run(["cp", "-al", run / path, dest / path], check=True)
+    return dest

@@ -80,6 +80,93 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             "config key 'finetune.warmup_steps' must be smaller than every finetune.steps value"
         )
+    _check_data_sources(config)
+    _check_evaluation(config)
+
+
+def _check_data_sources(config: Mapping[str, Any]) -> None:
+    """Every split a later job reads must receive a share (else it fails hours in, empty)."""
+    movie, corpus, prompts = (
+        config["data"]["movie_splits"],
+        config["data"]["corpus_splits"],
+        config["prompts"],
+    )
+    needed = {
+        "data.movie_splits.train": movie["train"],  # fine-tuning
+        "data.movie_splits.val": movie["val"],  # model selection
+        "data.movie_splits.test": movie["test"],  # test NLL (Fig 8)
+        "data.corpus_splits.theta0": corpus["theta0"],
+        "data.corpus_splits.theta_c4": corpus["theta_c4"],
+    }
+    if "movie" in config["judge"]["domains"]:
+        needed["data.movie_splits.judge"] = movie["judge"]
+    if prompts["positive"] or prompts["negative"]:
+        needed["data.movie_splits.prompts"] = movie["prompts"]
+    if prompts["neutral"]:
+        needed["data.corpus_splits.heldout"] = corpus["heldout"]
+    for key, share in needed.items():
+        if share <= 0:
+            raise ConfigError(f"config key '{key}' is 0, but a later stage reads that split")
+    if not (prompts["neutral"] + prompts["positive"] + prompts["negative"] + len(prompts["fixed"])):
+        raise ConfigError("config key 'prompts': no prompt at all (every count is 0, no fixed one)")
+
+
+def _check_evaluation(config: Mapping[str, Any]) -> None:
+    """Generation must fit the context; scored samples must exist; Fig-4 words must not clash."""
+    room = config["model"]["n_positions"] - config["prompts"]["max_tokens"] - 1  # 1: EOS
+    if config["generation"]["max_new_tokens"] > room:
+        raise ConfigError(
+            f"config key 'generation.max_new_tokens': {config['generation']['max_new_tokens']} "
+            f"new tokens after a prompt of up to prompts.max_tokens = "
+            f"{config['prompts']['max_tokens']} (+ EOS) exceed model.n_positions = "
+            f"{config['model']['n_positions']}"
+        )
+    scored, drawn = (
+        config["evaluation"]["perplexity_samples"],
+        config["generation"]["samples_per_prompt"],
+    )
+    if scored > drawn:
+        raise ConfigError(
+            f"config key 'evaluation.perplexity_samples': {scored} exceeds "
+            f"generation.samples_per_prompt = {drawn}"
+        )
+    words = config["evaluation"]["words"]
+    both = sorted(set(words["positive"]) & set(words["negative"]))
+    if both:
+        raise ConfigError(
+            f"config key 'evaluation.words': {both[0]!r} is listed as positive and as negative"
+        )
+
+
+def visible_cuda_devices() -> int:
+    """How many CUDA devices torch sees here (0 with a CPU-only build)."""
+    import torch  # only when a config asks for CUDA: torch costs seconds to import
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_device(device: str, visible: int | None = None) -> None:
+    """Refuse a CUDA device this machine does not have (local runs; a cluster node checks its own).
+
+    Args:
+        device: the config's `device`, e.g. 'cpu', 'cuda', 'cuda:1'.
+        visible: CUDA devices visible here; by default `visible_cuda_devices()`.
+    """
+    if not device.startswith("cuda"):
+        return
+    if visible is None:
+        visible = visible_cuda_devices()
+    index = int(device.partition(":")[2] or 0)
+    if visible == 0:
+        raise ConfigError(
+            f"config key 'device': {device!r}, but torch sees no CUDA device on this machine "
+            "(CPU-only build or no GPU); use device: cpu, or run on a GPU node"
+        )
+    if index >= visible:
+        raise ConfigError(
+            f"config key 'device': {device!r}, but only {visible} CUDA device(s) are visible "
+            f"(valid: {', '.join(f'cuda:{i}' for i in range(visible))})"
+        )
 
 
 def _check_sources(config: Mapping[str, Any]) -> None:

@@ -27,7 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlerp import generation, judge_lm, merge, metrics, paths
 from lmlerp import tokenizer as tok
-from lmlerp.atomic import atomic_path
+from lmlerp.atomic import atomic_path, read_parquet
 from lmlerp.judge import SentimentJudge
 
 FIG4_PROMPT = "The movie was"
@@ -189,10 +189,10 @@ def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
     tokenizer = tok.load(inputs.theta0)
     lm, lm_tokenizer = judge_lm.load(inputs.judge_lm, dtype=settings["judge_lm_dtype"])
     judges = Judges(SentimentJudge.load(inputs.judge), lm, lm_tokenizer, settings["judge_lm_dtype"])
-    movie = pd.read_parquet(inputs.movie)
+    movie = read_parquet(inputs.movie, min_rows=1)
     test = movie[movie.split == "test"]
     data = Data(
-        prompts=pd.read_parquet(inputs.prompts),
+        prompts=read_parquet(inputs.prompts, min_rows=1),
         positive_test=test[test.sentiment == "positive"].text.tolist()[: settings["nll_sentences"]],
         negative_test=test[test.sentiment == "negative"].text.tolist()[: settings["nll_sentences"]],
         words=settings["words"],

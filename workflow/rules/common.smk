@@ -6,6 +6,14 @@ from lmlerp import labels, paths
 
 lmlerp_config.validate(config)
 
+
+onstart:
+    # Only here is the executor known: a local run must see the configured CUDA device, a cluster
+    # head node need not (its jobs land on GPU nodes). Runs before any job, not on a dry run.
+    if workflow.local_exec:
+        lmlerp_config.check_device(config["device"])
+
+
 HUB = config.get("hub", {})  # paper scale: inputs from the hub (workflow/rules/hub.smk)
 HUB_MODELS = HUB.get("models", {})
 HUB_DATASETS = HUB.get("datasets", {})
