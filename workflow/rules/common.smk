@@ -2,7 +2,7 @@
 import re
 
 from lmlerp import config as lmlerp_config
-from lmlerp import labels, paths
+from lmlerp import labels, paths, scorers
 
 lmlerp_config.validate(config)
 
@@ -14,6 +14,8 @@ CANDIDATES = labels.candidates(
     config["finetune"]["batch_size"],
     config["finetune"]["steps"],
 )
+# A GPU rule's job asks for one GPU: a scheduling token locally (`--resources gpu=N` runs N at
+# once, each claiming its own device in lmlerp.devices), `--gpus=1` on SLURM.
 GPUS = 1 if config["device"].startswith("cuda") else 0
 
 
@@ -163,3 +165,18 @@ def chunk_outputs(wildcards):
         family=wildcards.family,
         chunk=CHUNKS[wildcards.family],
     )
+
+
+def job_memory(rule):
+    """`mem_mb` of one job of a GPU rule, from config `resources:` (a profile may override it)."""
+    return config["resources"][rule]["mem_mb"]
+
+
+def job_runtime(rule):
+    """`runtime` (minutes) of one job of a GPU rule, from config `resources:`."""
+    return config["resources"][rule]["runtime"]
+
+
+def scorer_inputs(wildcards):
+    """The model directory of each configured scorer as a named input (none for harper)."""
+    return scorers.input_paths(config["scorers"])

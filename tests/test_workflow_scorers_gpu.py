@@ -1,0 +1,76 @@
+"""Dry runs: scorer kinds pick the evaluate inputs; GPU rules take resources from config."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from workflow_helpers import TINY, prepare_workdir, snakemake
+
+HUB = ("sentiment", "grammar", "judge_lm")
+
+
+def _dry_run(tmp_path, edit) -> str:
+    work = prepare_workdir(tmp_path)
+    for name in HUB:  # stand-ins for what the hub fetch rule produces
+        (work / "resources" / "hub" / name).mkdir(parents=True)
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(work, "--dry-run", configfile=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _jobs(output: str, rule: str) -> list[dict[str, str]]:
+    """input and resources lines of every planned job of `rule`."""
+    found = []
+    for chunk in re.split(r"^(?:local)?rule ", output, flags=re.MULTILINE)[1:]:
+        if chunk.startswith(f"{rule}:"):
+            fields = dict(re.findall(r"^\s+(input|resources): (.*)$", chunk, flags=re.MULTILINE))
+            found.append(fields)
+    return found
+
+
+def test_transformers_scorers_read_the_hub_directories(tmp_path):
+    def edit(config):
+        config["scorers"].update(sentiment="transformers", grammar="transformers")
+        config["scorers"].update(judge_lm="transformers")
+
+    evaluate = _jobs(_dry_run(tmp_path, edit), "evaluate")
+    assert evaluate
+    for job in evaluate:
+        inputs = job["input"].split(", ")
+        assert {f"resources/hub/{name}" for name in HUB} <= set(inputs)
+        assert "results/judge" not in inputs and "results/models/judge_lm" not in inputs
+
+
+def test_offline_scorers_read_what_the_workflow_builds(tmp_path):
+    evaluate = _jobs(_dry_run(tmp_path, lambda config: None), "evaluate")
+    assert evaluate
+    for job in evaluate:
+        inputs = job["input"].split(", ")
+        assert "results/judge" in inputs and "results/models/judge_lm" in inputs
+        assert not [i for i in inputs if i.startswith("resources/hub")]  # harper reads nothing
+
+
+def test_gpu_rules_take_memory_and_runtime_from_config(tmp_path):
+    def edit(config):
+        config["device"] = "cuda"
+        config["resources"]["pretrain"] = {"mem_mb": 1111, "runtime": 11}
+        config["resources"]["finetune"] = {"mem_mb": 2222, "runtime": 22}
+        config["resources"]["evaluate"] = {"mem_mb": 3333, "runtime": 33}
+
+    output = _dry_run(tmp_path, edit)
+    for rule, mem, minutes in (
+        ("pretrain", 1111, 11),
+        ("finetune", 2222, 22),
+        ("evaluate", 3333, 33),
+    ):
+        jobs = _jobs(output, rule)
+        assert jobs
+        for job in jobs:
+            assert {"gpu=1", f"mem_mb={mem}", f"runtime={minutes}"} <= set(
+                job["resources"].split(", ")
+            )
