@@ -93,6 +93,17 @@ def test_under_slurm_the_job_uses_its_one_visible_gpu(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing locked: the scheduler assigned the GPU
 
 
+def test_inside_a_multi_gpu_allocation_jobs_claim_per_allocation(tmp_path):
+    """Two allocations on one node both number their GPUs from 0: their locks must not collide."""
+    first = {"SLURM_JOB_ID": "7", "CUDA_VISIBLE_DEVICES": "0,1"}
+    second = {"SLURM_JOB_ID": "8", "CUDA_VISIBLE_DEVICES": "0,1"}
+    assert devices.claim("cuda", count=2, lock_dir=tmp_path, environ=first) == "cuda:0"
+    assert devices.claim("cuda", count=2, lock_dir=tmp_path, environ=first) == "cuda:1"
+    assert devices.claim("cuda", count=2, lock_dir=tmp_path, environ=second) == "cuda:0"
+    with pytest.raises(devices.DeviceError, match="all 2 visible GPUs"):
+        devices.claim("cuda", count=2, lock_dir=tmp_path, environ=first)
+
+
 @pytest.mark.parametrize("device", ["cpu", "cuda:0", "cuda:3"])
 def test_explicit_devices_pass_through(tmp_path, device):
     assert devices.claim(device, count=0, lock_dir=tmp_path, environ={}) == device

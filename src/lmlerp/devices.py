@@ -8,9 +8,11 @@ process exits — the kernel drops it then, even after SIGKILL, so a killed job 
 claimed. Lock files are named by host and by the physical id in CUDA_VISIBLE_DEVICES, so jobs that
 see different subsets of the GPUs still agree on which is which.
 
-Under SLURM (`SLURM_JOB_ID` set) the scheduler has already given the job its GPU (`--gpus=1`
-makes exactly one visible, as cuda:0), so nothing is locked: on a cluster the lock directory may
-be shared by jobs of several nodes, and each node's first GPU is "cuda:0".
+Under SLURM (`SLURM_JOB_ID` set) a job submitted with `--gpus=1` sees exactly one GPU, which
+the scheduler gave it: that is cuda:0 and nothing is locked (the lock directory may be shared by
+jobs on many nodes, each of which sees its GPU as 0). Snakemake run inside a multi-GPU
+allocation (`salloc --gpus=4`, then `--resources gpu=4`) claims as on a workstation, with the job
+id in the lock names, because SLURM renumbers each job's GPUs from 0.
 """
 
 from __future__ import annotations
@@ -67,14 +69,14 @@ def claim(
             f"device 'cuda' asked for, but torch sees no CUDA device (CUDA_VISIBLE_DEVICES="
             f"{visible!r}); install a CUDA build of torch or set device: cpu"
         )
-    if "SLURM_JOB_ID" in env:
+    slurm_job = env.get("SLURM_JOB_ID")
+    if slurm_job and count == 1:
         return "cuda:0"
     directory = Path(lock_dir or env.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
     directory.mkdir(parents=True, exist_ok=True)
-    names = _physical_ids(visible, count)
-    host = _safe(socket.gethostname())
-    for index, name in enumerate(names):
-        handle = open(directory / f"{host}-gpu{_safe(name)}.lock", "a")  # noqa: SIM115 (held)
+    prefix = _safe(socket.gethostname()) + (f"-job{_safe(slurm_job)}" if slurm_job else "")
+    for index, name in enumerate(_physical_ids(visible, count)):
+        handle = open(directory / f"{prefix}-gpu{_safe(name)}.lock", "a")  # noqa: SIM115 (held)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
