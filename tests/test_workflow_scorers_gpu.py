@@ -1,11 +1,16 @@
-"""Dry runs: scorer kinds pick the evaluate inputs; GPU rules take resources from config."""
+"""Scorer kinds pick the evaluate inputs and scores; GPU rules take resources from config."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
+import numpy as np
+import pandas as pd
 import yaml
-from workflow_helpers import TINY, prepare_workdir, snakemake
+from tiny_hub import write_hub
+from workflow_helpers import TINY, job_counts, prepare_workdir, snakemake
 
 HUB = ("sentiment", "grammar", "judge_lm")
 
@@ -74,3 +79,33 @@ def test_gpu_rules_take_memory_and_runtime_from_config(tmp_path):
             assert {"gpu=1", f"mem_mb={mem}", f"runtime={minutes}"} <= set(
                 job["resources"].split(", ")
             )
+
+
+def test_switching_to_transformers_scorers_re_runs_only_the_evaluation(tiny_run, tmp_path):
+    """The tiny run, then the paper's kind of judges (tiny random stand-ins): only evaluation
+    and what follows it re-run, and the new scores reach samples, tables and summary."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    write_hub(work / "resources" / "hub", sentiment_bias=np.log([0.2, 0.3, 0.5]).tolist())
+    config = yaml.safe_load(TINY.read_text())
+    config["scorers"].update(sentiment="transformers", grammar="transformers")
+    config["scorers"].update(judge_lm="transformers")
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    dry = snakemake(work, "--dry-run", configfile=path)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert set(job_counts(dry.stdout)) == {"evaluate", "aggregate", "plot", "summarize", "all"}
+    result = snakemake(work, configfile=path)
+    assert result.returncode == 0, result.stderr[-5000:]
+
+    samples = pd.read_parquet(work / "results" / "evaluate" / "g1" / "c0" / "samples.parquet")
+    # Eq. 6 of a classifier whose P(neg, neutral, pos) is (0.2, 0.3, 0.5) for every text
+    np.testing.assert_allclose(samples.positive_score, 0.65, rtol=1e-5)
+    assert samples.grammar.between(0, 1).all() and samples.grammar.nunique() > 2  # not 0/1 flags
+    assert np.isfinite(samples.perplexity[samples.sample_id == 0]).all()
+    table = pd.read_parquet(work / "results" / "tables" / "g1.parquet")
+    np.testing.assert_allclose(table.positive_score, 0.65, rtol=1e-5)
+    summary = json.loads((work / "results" / "summary.json").read_text())
+    reference = json.loads((tiny_run / "results" / "summary.json").read_text())
+    assert summary["models"] == reference["models"]  # nothing upstream of evaluation changed
