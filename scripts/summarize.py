@@ -12,6 +12,7 @@ i = snakemake.input
 result = {
     "models": summary.models(i.pretrain_metrics, i.selections, snakemake.params.pretrained),
     "judge": summary.read_json(i.judge_metrics) if hasattr(i, "judge_metrics") else {},
+    "sources": snakemake.params.sources,
     **summary.experiments(i.tables, snakemake.params.families),
     "timings_s": summary.stage_timings(snakemake.params.benchmarks),
 }

@@ -132,7 +132,9 @@ def test_load_validates_the_file(tmp_path):
 def test_unknown_key_message_lists_the_allowed_keys():
     config = copy.deepcopy(DEFAULT)
     config["finetune"]["lrr"] = [1.0e-3]
-    with pytest.raises(ConfigError, match=r"allowed here: batch_size, lr, micro_batch_size, seed, steps"):
+    with pytest.raises(
+        ConfigError, match=r"allowed here: batch_size, lr, micro_batch_size, seed, steps"
+    ):
         validate(config)
 
 

@@ -1,5 +1,6 @@
 """The paper-scale DAG for real, on local directories standing in for the hub: a hub θ0 (its
-tokenizer replaces the trained one), SST-5 and C4 in their hub layouts, DExperts prompt files."""
+tokenizer replaces the trained one), SST-5 and C4 in their hub layouts, DExperts prompt files,
+and transformer judges (tiny random RoBERTa classifiers and a GPT-2 judge LM)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tiny_hub import write_hub
 from workflow_helpers import TINY, prepare_workdir, snakemake
 
 from lmlerp import checkpoints
@@ -24,6 +26,7 @@ WORDS = {
     1: ["dull", "slow", "weak", "flat"],
     0: ["awful", "dreadful", "boring", "terrible"],
 }
+SCORES = ("sentiment", "grammar", "judge_lm")
 SUBJECTS = ["The movie", "This film", "The plot", "The acting", "Our story", "The ending"]
 
 
@@ -62,6 +65,7 @@ def stand_ins(tmp_path_factory) -> dict[str, Path]:
     for kind, label in (("neutral", 2), ("positive", 4), ("negative", 0)):
         prompts = [{"prompt": {"text": t.rsplit(" ", 3)[0]}} for t in sentences(label)]
         write_lines(root / "prompts" / f"{kind}_prompts.jsonl", prompts)
+    write_hub(root / "judges")
     return {"root": root, "tokenizer": root / "gpt2", "c4_documents": len(docs)}
 
 
@@ -71,7 +75,10 @@ def paper_like_run(stand_ins, tmp_path_factory) -> Path:
     config = yaml.safe_load(TINY.read_text())
     config["hub"] = {
         "offline": True,
-        "models": {"theta0": {"path": str(root / "gpt2")}},
+        "models": {
+            "theta0": {"path": str(root / "gpt2")},
+            **{name: {"path": str(root / "judges" / name)} for name in SCORES},
+        },
         "datasets": {
             "movie": {"path": str(root / "sst5")},
             "corpus": {"path": str(root / "c4"), "files": ["en/c4-train.00000-of-01024.json.gz"]},
@@ -81,6 +88,7 @@ def paper_like_run(stand_ins, tmp_path_factory) -> Path:
             for kind in ("neutral", "positive", "negative")
         },
     }
+    config["scorers"].update(dict.fromkeys(SCORES, "transformers"))
     config["pretrain"].update(steps=12, warmup_steps=2)
     config["finetune"].update(lr=[3.0e-3], steps=[12], batch_size=[16], micro_batch_size=8)
     work = prepare_workdir(tmp_path_factory.mktemp("paper-like"))
@@ -96,11 +104,28 @@ def paper_like_run(stand_ins, tmp_path_factory) -> Path:
     return work
 
 
-def test_hub_theta0_is_fetched_and_no_tokenizer_is_trained(paper_like_run, stand_ins):
+def test_hub_theta0_is_fetched_and_nothing_offline_is_built(paper_like_run, stand_ins):
     manifest = json.loads((paper_like_run / "resources/hub/theta0/fetch.json").read_text())
     assert manifest["path"] == str((stand_ins["root"] / "gpt2").resolve())
-    assert not (paper_like_run / "results" / "tokenizer").exists()
-    assert not (paper_like_run / "results" / "models" / "theta0").exists()
+    for built in ("tokenizer", "models/theta0", "judge", "models/judge_lm"):
+        assert not (paper_like_run / "results" / built).exists(), built
+    assert sorted(p.name for p in (paper_like_run / "resources").iterdir()) == ["downloads", "hub"]
+
+
+def test_summary_and_tables_come_from_the_transformer_judges(paper_like_run, stand_ins):
+    summary = json.loads((paper_like_run / "results" / "summary.json").read_text())
+    assert set(summary["models"]) == {"theta_c4", "theta_pos", "theta_neg"}
+    assert summary["judge"] == {}  # nothing trained here: the judges are hub models
+    sources = summary["sources"]
+    assert sources["theta0"] == str(stand_ins["root"] / "gpt2") and sources["reference"] == "θ0"
+    assert sources["sentiment"] == str(stand_ins["root"] / "judges" / "sentiment")
+    for family in ("g1", "g2", "g3", "decorrelated", "dexperts"):
+        table = pd.read_parquet(paper_like_run / "results" / "tables" / f"{family}.parquet")
+        assert table.positive_score.between(0, 1).all(), family
+        assert table.grammar.between(0, 1).all() and table.grammar.gt(0).all(), family
+        assert (table.perplexity > 1).all(), family
+    recipe = paper_like_run / "results/evaluate/g3/c0/recipes"
+    assert all("resources/hub/theta0" in p.read_text() for p in recipe.rglob("recipe.json"))
 
 
 def test_every_model_speaks_the_hub_theta0_tokenizer(paper_like_run, stand_ins):

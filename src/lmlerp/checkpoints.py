@@ -62,8 +62,12 @@ def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: 
         tokenizer.save_pretrained(tmp)
 
 
-def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
-    """Load a safetensors checkpoint directory in float32; refuse pickled weights."""
+def require_safetensors(directory: str | Path) -> None:
+    """Raise CheckpointError unless `directory` holds safetensors weights (pickles are refused).
+
+    Transformers would fall back to `pytorch_model.bin` (a pickle that can run code when
+    loaded) if no safetensors file is present, so the check comes before `from_pretrained`.
+    """
     directory = Path(directory)
     if not any(directory.glob("*.safetensors")):
         pickled = sorted(p.name for p in directory.glob("*.bin")) + sorted(
@@ -71,6 +75,12 @@ def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
         )
         hint = f" (found {', '.join(pickled)}, which would need unpickling)" if pickled else ""
         raise CheckpointError(f"{directory}: no safetensors weights{hint}")
+
+
+def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
+    """Load a safetensors checkpoint directory in float32; refuse pickled weights."""
+    directory = Path(directory)
+    require_safetensors(directory)
     check_tensors(directory, model_class)
     model = model_class.from_pretrained(
         str(directory), use_safetensors=True, dtype=torch.float32, trust_remote_code=False

@@ -193,6 +193,17 @@ def _check_sources(config: Mapping[str, Any]) -> None:
             "config key 'hub.datasets.corpus': a C4 corpus only trains θC4; "
             "θ0 must then come from hub.models.theta0"
         )
+    for score, kind in config["scorers"].items():
+        if kind == "transformers" and score not in models:
+            raise ConfigError(
+                f"config key 'scorers.{score}': a transformers scorer reads "
+                f"hub.models.{score}, which is not set"
+            )
+    if "movie" in datasets and config["scorers"]["sentiment"] == "tfidf":
+        raise ConfigError(
+            "config key 'scorers.sentiment': the TF-IDF judge trains on the movie data's judge "
+            "split, which SST-5 (hub.datasets.movie) lacks; use transformers"
+        )
     if datasets and "prompts" not in hub:
         raise ConfigError(
             "config key 'hub.prompts' is required with hub datasets: SST-5 and C4 have no "

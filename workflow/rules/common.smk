@@ -2,7 +2,7 @@
 import re
 
 from lmlerp import config as lmlerp_config
-from lmlerp import labels, paths
+from lmlerp import hub, labels, paths, scorers
 
 lmlerp_config.validate(config)
 
@@ -37,6 +37,8 @@ CANDIDATES = labels.candidates(
     config["finetune"]["batch_size"],
     config["finetune"]["steps"],
 )
+# A GPU rule's job asks for one GPU: a scheduling token locally (`--resources gpu=N` runs N at
+# once, each claiming its own device in lmlerp.devices), `--gpus=1` on SLURM.
 GPUS = 1 if config["device"].startswith("cuda") else 0
 
 
@@ -99,13 +101,8 @@ def candidate_models(wildcards):
     )
 
 
-def scorer(name, default):
-    """The configured kind of one scorer plug-in (sentiment, grammar, judge_lm)."""
-    return config.get("scorers", {}).get(name, default)
-
-
-TRAINED_JUDGE = scorer("sentiment", "tfidf") == "tfidf"  # TF-IDF judge trained here
-CONVERTED_JUDGE_LM = scorer("judge_lm", "smollm2") == "smollm2"  # GGUF converted here
+TRAINED_JUDGE = config["scorers"]["sentiment"] == "tfidf"  # TF-IDF judge trained here
+CONVERTED_JUDGE_LM = config["scorers"]["judge_lm"] == "smollm2"  # GGUF converted here
 
 
 def needed_assets():
@@ -124,6 +121,21 @@ def summary_inputs():
     if CONVERTED_JUDGE_LM:
         inputs["judge_lm"] = "results/models/judge_lm"
     return inputs
+
+
+def provenance():
+    """Where each base and judge comes from, for summary.json: built here or a hub source."""
+    here = {
+        "theta0": "pretrained here",
+        "reference": "θ0",
+        "sentiment": "TF-IDF judge trained here",
+        "grammar": "Harper",
+        "judge_lm": "SmolLM2-135M (GGUF converted here)",
+    }
+    return {
+        name: hub.describe(HUB_MODELS[name]) if name in HUB_MODELS else built
+        for name, built in here.items()
+    }
 
 
 def final_outputs():
@@ -228,3 +240,18 @@ def chunk_outputs(wildcards):
         family=wildcards.family,
         chunk=CHUNKS[wildcards.family],
     )
+
+
+def job_memory(rule):
+    """`mem_mb` of one job of a GPU rule, from config `resources:` (a profile may override it)."""
+    return config["resources"][rule]["mem_mb"]
+
+
+def job_runtime(rule):
+    """`runtime` (minutes) of one job of a GPU rule, from config `resources:`."""
+    return config["resources"][rule]["runtime"]
+
+
+def scorer_inputs(wildcards):
+    """The model directory of each configured scorer as a named input (none for harper)."""
+    return scorers.input_paths(config["scorers"])

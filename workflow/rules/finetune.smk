@@ -18,8 +18,8 @@ rule finetune:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=job_memory("finetune"),
+        runtime=job_runtime("finetune"),
     params:
         candidate=candidate_settings,
         hp=finetune_hyperparameters(),

@@ -18,8 +18,8 @@ rule pretrain:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=job_memory("pretrain"),
+        runtime=job_runtime("pretrain"),
     params:
         arch=canonical(config["model"]),
         hp=pretrain_hyperparameters(),

@@ -23,5 +23,6 @@ rule summarize:
         pretrained=PRETRAINED,
         families=FAMILIES,
         benchmarks=benchmark_files(),
+        sources=canonical(provenance()),
     script:
         "../../scripts/summarize.py"
