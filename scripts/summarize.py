@@ -11,6 +11,7 @@ result = {
     "models": summary.models(i.pretrain_metrics, i.selections, snakemake.params.pretrained),
     "judge": summary.read_json(i.judge_metrics),
     **summary.experiments(i.tables, snakemake.params.families),
+    "connectivity": summary.connectivity(i.connectivity, i.curves),
     "timings_s": summary.stage_timings(snakemake.params.benchmarks),
 }
 atomic.write_json(snakemake.output.summary, result)

@@ -41,6 +41,12 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert counts["select_finetune"] == 2
     for rule in ("prepare_movie", "prepare_corpus", "train_tokenizer", "train_judge", "summarize"):
         assert counts[rule] == 1
+    lmc = config["connectivity"]
+    budgets = {m["pretrain_steps"] for m in lmc["models"].values()} - {config["pretrain"]["steps"]}
+    assert counts["pretrain_budget"] == len(budgets)
+    assert counts["finetune_classifier"] == counts["connect"] == len(lmc["models"]) + 1  # + LoRA
+    assert counts["bezier"] == 3  # seeds (full), seeds (LoRA), θ+ ↔ θ−
+    assert counts["tabulate_connectivity"] == counts["plot_connectivity"] == 1
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,27 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             "config key 'finetune.warmup_steps' must be smaller than every finetune.steps value"
         )
+    _check_connectivity(config["connectivity"])
+
+
+def _check_connectivity(lmc: Mapping[str, Any]) -> None:
+    """Cross-key rules of the mode-connectivity section."""
+    if lmc["curves"]["model"] not in lmc["models"]:
+        raise ConfigError(
+            f"config key 'connectivity.curves.model': '{lmc['curves']['model']}' is not one of "
+            f"connectivity.models ({', '.join(lmc['models'])})"
+        )
+    finetune = lmc["finetune"]
+    if finetune["warmup_steps"] >= finetune["steps"]:
+        raise ConfigError(
+            "config key 'connectivity.finetune.warmup_steps' must be smaller than its steps"
+        )
+    if finetune["checkpoint_every"] > finetune["steps"]:
+        raise ConfigError("config key 'connectivity.finetune.checkpoint_every' exceeds its steps")
+    if lmc["task"] != "movie_sentiment" and lmc["glue"]["path"] is None:
+        raise ConfigError(
+            f"config key 'connectivity.glue.path': task {lmc['task']} needs a GLUE task directory"
+        )
 
 
 def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> None:

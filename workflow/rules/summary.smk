@@ -12,6 +12,8 @@ rule summarize:
         judge_metrics="results/judge_metrics.json",
         judge_lm="results/models/judge_lm",
         tables=expand("results/tables/{family}.parquet", family=FAMILIES),
+        connectivity="results/tables/connectivity_barriers.parquet",
+        curves=lmc_curve_tables(),
     output:
         summary="results/summary.json",
     log:
