@@ -57,7 +57,6 @@ wildcard_constraints:
     chunk=r"c\d+",
     size="|".join(map(re.escape, LMC_SIZES)),
     method="full|lora",
-    seed=r"\d+",
     steps=r"\d+",
     pair="|".join(CURVE_PAIRS),
 
