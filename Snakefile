@@ -21,6 +21,7 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/judge.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/connectivity.smk"
 include: "workflow/rules/summary.smk"
 
 

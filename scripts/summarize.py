@@ -14,6 +14,7 @@ result = {
     "judge": summary.read_json(i.judge_metrics) if hasattr(i, "judge_metrics") else {},
     "sources": snakemake.params.sources,
     **summary.experiments(i.tables, snakemake.params.families),
+    "connectivity": summary.connectivity(i.connectivity, i.curves),
     "timings_s": summary.stage_timings(snakemake.params.benchmarks),
 }
 atomic.write_json(snakemake.output.summary, result)

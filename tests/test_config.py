@@ -87,6 +87,29 @@ MALFORMED = [
     ),
     ("bad-betas-length", _set("pretrain.betas", [0.9]), r"'pretrain\.betas'"),
     ("unknown-judge-domain", _set("judge.domains", ["movie", "imdb"]), r"'judge\.domains\[1\]'"),
+    (
+        "curve-model-not-a-model",
+        _set("connectivity.curves.model", "pt999"),
+        r"'connectivity\.curves\.model'.*pt999.*not one of",
+    ),
+    (
+        "classifier-warmup-too-long",
+        _set("connectivity.finetune.warmup_steps", 100),
+        r"'connectivity\.finetune\.warmup_steps'",
+    ),
+    (
+        "checkpoint-every-above-steps",
+        _set("connectivity.finetune.checkpoint_every", 101),
+        r"'connectivity\.finetune\.checkpoint_every'",
+    ),
+    ("glue-without-path", _set("connectivity.task", "glue_qqp"), r"'connectivity\.glue\.path'"),
+    ("one-seed-only", _set("connectivity.seeds", [42]), r"'connectivity\.seeds'"),
+    ("one-point-path", _set("connectivity.path_points", 1), r"'connectivity\.path_points'"),
+    (
+        "model-with-two-sources",
+        _set("connectivity.models.pt40", {"pretrain_steps": 40, "source": {"path": "/m"}}),
+        r"'connectivity\.models\.pt40'",
+    ),
 ]
 
 

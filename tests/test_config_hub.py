@@ -75,3 +75,21 @@ def test_malformed_hub_source_names_the_key(edit, message):
     edit(config["hub"])
     with pytest.raises(ConfigError, match=message):
         validate(config)
+
+
+def test_pretraining_budgets_need_a_theta0_recipe():
+    config = copy.deepcopy(PAPER)
+    config["connectivity"]["models"]["small"] = {"pretrain_steps": 10}
+    with pytest.raises(ConfigError, match=r"'connectivity\.models\.small\.pretrain_steps'"):
+        validate(config)
+
+
+def test_connectivity_encoder_sources_follow_the_hub_rules():
+    config = copy.deepcopy(PAPER)
+    config["connectivity"]["models"]["roberta-base"] = {
+        "source": {"repo": "FacebookAI/roberta-base"}
+    }
+    with pytest.raises(
+        ConfigError, match=r"'connectivity\.models\.roberta-base\.source\.revision'"
+    ):
+        validate(config)

@@ -41,6 +41,12 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert counts["select_finetune"] == 2
     for rule in ("prepare_movie", "prepare_corpus", "train_tokenizer", "train_judge", "summarize"):
         assert counts[rule] == 1
+    lmc = config["connectivity"]
+    budgets = {m["pretrain_steps"] for m in lmc["models"].values()} - {config["pretrain"]["steps"]}
+    assert counts["pretrain_budget"] == len(budgets)
+    assert counts["finetune_classifier"] == counts["connect"] == len(lmc["models"]) + 1  # + LoRA
+    assert counts["bezier"] == 3  # seeds (full), seeds (LoRA), θ+ ↔ θ−
+    assert counts["tabulate_connectivity"] == counts["plot_connectivity"] == 1
 
 
 @pytest.mark.parametrize(
@@ -89,5 +95,14 @@ def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
     assert counts["fetch_dataset"] == 2 and counts["fetch_prompts"] == 3
     assert counts["pretrain"] == 1  # GPT-C4 only: θ0 is GPT-2 Large from the hub
     assert counts["aggregate"] == len(points)
-    for rule in ("download", "train_tokenizer", "train_judge", "convert_judge_lm"):
+    encoders = config["connectivity"]["models"]
+    assert counts["fetch_encoder"] == len(encoders) == 3  # BERT base, RoBERTa base and large
+    assert counts["finetune_classifier"] == len(encoders) + 1  # + LoRA for the curves' model
+    for rule in (
+        "download",
+        "train_tokenizer",
+        "train_judge",
+        "convert_judge_lm",
+        "pretrain_budget",
+    ):
         assert rule not in counts, rule

@@ -82,6 +82,7 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         )
     _check_data_sources(config)
     _check_evaluation(config)
+    _check_connectivity(config["connectivity"])
 
 
 def _check_data_sources(config: Mapping[str, Any]) -> None:
@@ -173,20 +174,28 @@ def _check_sources(config: Mapping[str, Any]) -> None:
     """Hub sources: exactly one of repo / path, a revision with a repo, file patterns for hub
     datasets, and data that the paper-scale DAG can actually use together."""
     hub = config.get("hub", {})
-    for group in ("models", "datasets"):
-        for name, source in hub.get(group, {}).items():
-            key = f"hub.{group}.{name}"
-            if ("repo" in source) == ("path" in source):
-                raise ConfigError(f"config key '{key}': give exactly one of 'repo' or 'path'")
-            if "repo" in source and "revision" not in source:
-                raise ConfigError(f"config key '{key}.revision' is required with a repo")
-            if "path" in source and "revision" in source:
-                raise ConfigError(f"config key '{key}.revision' means nothing for a local path")
-            if group == "datasets" and "repo" in source and "files" not in source:
-                raise ConfigError(
-                    f"config key '{key}.files' is required for a hub dataset (C4 alone is "
-                    "hundreds of GB: name the shards to take)"
-                )
+    sources = [
+        (f"hub.{group}.{name}", source, group == "datasets")
+        for group in ("models", "datasets")
+        for name, source in hub.get(group, {}).items()
+    ]
+    sources += [
+        (f"connectivity.models.{name}.source", entry["source"], False)
+        for name, entry in config["connectivity"]["models"].items()
+        if "source" in entry
+    ]
+    for key, source, dataset in sources:
+        if ("repo" in source) == ("path" in source):
+            raise ConfigError(f"config key '{key}': give exactly one of 'repo' or 'path'")
+        if "repo" in source and "revision" not in source:
+            raise ConfigError(f"config key '{key}.revision' is required with a repo")
+        if "path" in source and "revision" in source:
+            raise ConfigError(f"config key '{key}.revision' means nothing for a local path")
+        if dataset and "repo" in source and "files" not in source:
+            raise ConfigError(
+                f"config key '{key}.files' is required for a hub dataset (C4 alone is "
+                "hundreds of GB: name the shards to take)"
+            )
     datasets, models = hub.get("datasets", {}), hub.get("models", {})
     if "corpus" in datasets and "theta0" not in models:
         raise ConfigError(
@@ -204,10 +213,40 @@ def _check_sources(config: Mapping[str, Any]) -> None:
             "config key 'scorers.sentiment': the TF-IDF judge trains on the movie data's judge "
             "split, which SST-5 (hub.datasets.movie) lacks; use transformers"
         )
+    budgets = [
+        name
+        for name, entry in config["connectivity"]["models"].items()
+        if entry.get("pretrain_steps", config["pretrain"]["steps"]) != config["pretrain"]["steps"]
+    ]
+    if budgets and "theta0" in models:
+        raise ConfigError(
+            f"config key 'connectivity.models.{budgets[0]}.pretrain_steps': θ0 comes from "
+            "hub.models.theta0, so there is no θ0 recipe to re-run at another budget"
+        )
     if datasets and "prompts" not in hub:
         raise ConfigError(
             "config key 'hub.prompts' is required with hub datasets: SST-5 and C4 have no "
             "prompt split to cut prompts from"
+        )
+
+
+def _check_connectivity(lmc: Mapping[str, Any]) -> None:
+    """Cross-key rules of the mode-connectivity section."""
+    if lmc["curves"]["model"] not in lmc["models"]:
+        raise ConfigError(
+            f"config key 'connectivity.curves.model': '{lmc['curves']['model']}' is not one of "
+            f"connectivity.models ({', '.join(lmc['models'])})"
+        )
+    finetune = lmc["finetune"]
+    if finetune["warmup_steps"] >= finetune["steps"]:
+        raise ConfigError(
+            "config key 'connectivity.finetune.warmup_steps' must be smaller than its steps"
+        )
+    if finetune["checkpoint_every"] > finetune["steps"]:
+        raise ConfigError("config key 'connectivity.finetune.checkpoint_every' exceeds its steps")
+    if lmc["task"] != "movie_sentiment" and lmc["glue"]["path"] is None:
+        raise ConfigError(
+            f"config key 'connectivity.glue.path': task {lmc['task']} needs a GLUE task directory"
         )
 
 

@@ -44,6 +44,17 @@ def linear_schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def polynomial_schedule(
+    step: int, warmup: int, total: int, power: float, end_ratio: float
+) -> float:
+    """lr multiplier: linear warmup, then end + (1 − end)·(1 − progress)^power (HF's
+    `get_polynomial_decay_schedule_with_warmup`; power 1 and end 0 give `linear_schedule`)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return end_ratio + (1 - end_ratio) * (1 - progress) ** power
+
+
 def token_stream(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> torch.Tensor:
     """All documents as one 1-D id tensor, each followed by EOS (GPT-2 packing)."""
     ids: list[int] = []
@@ -161,8 +172,14 @@ def train(
     device: str = "cpu",
     dtype: str = "float32",
     desc: str = "train",
+    after_step: Callable[[int, PreTrainedModel], None] | None = None,
 ) -> pd.DataFrame:
-    """Run `opt.steps` AdamW steps of the causal-LM loss; return the loss curve (step, lr, loss)."""
+    """Run `opt.steps` AdamW steps of the model's own loss; return the curve (step, lr, loss).
+
+    The loss is whatever the model returns for `labels`: next-token cross-entropy for a causal
+    LM, class cross-entropy for a sequence classifier. `after_step(n, model)` is called after
+    optimizer step n (1-based), e.g. to save a checkpoint every k steps.
+    """
     model.to(device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
@@ -180,6 +197,8 @@ def train(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if after_step is not None:
+            after_step(step + 1, model)
         progress.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
     model.eval()
     return pd.DataFrame(rows)

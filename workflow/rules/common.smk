@@ -57,6 +57,21 @@ CHUNKS = {
     )
     for family in FAMILIES
 }
+LMC = config["connectivity"]
+LMC_SIZES = list(LMC["models"])
+LMC_METHODS = {size: ["full"] for size in LMC_SIZES} | {
+    LMC["curves"]["model"]: ["full", "lora"]
+}
+LMC_BUDGETS = sorted(
+    {
+        source["pretrain_steps"]
+        for source in LMC["models"].values()
+        if source.get("pretrain_steps", config["pretrain"]["steps"])
+        != config["pretrain"]["steps"]
+    }
+)
+LMC_HUB = {size: m["source"] for size, m in LMC["models"].items() if "source" in m}
+CURVE_PAIRS = ["seeds_full", "seeds_lora", "theta_pos_neg"]
 
 
 wildcard_constraints:
@@ -66,6 +81,10 @@ wildcard_constraints:
     candidate="|".join(map(re.escape, CANDIDATES)),
     family="|".join(FAMILIES),
     chunk=r"c\d+",
+    size="|".join(map(re.escape, LMC_SIZES)),
+    method="full|lora",
+    steps=r"\d+",
+    pair="|".join(CURVE_PAIRS),
 
 
 def canonical(value):
@@ -143,6 +162,7 @@ def final_outputs():
         "results/summary.json",
         "results/prepare/prompts.parquet",
         "results/figures/fig03_g1.png",
+        *CONNECTIVITY_FIGURES,
     ]
 
 
@@ -180,6 +200,7 @@ def benchmark_files():
         *expand("benchmarks/download/{asset}.tsv", asset=needed_assets()),
         *expand("benchmarks/fetch_model/{name}.tsv", name=HUB_MODELS),
         *expand("benchmarks/fetch_dataset/{dataset}.tsv", dataset=HUB_DATASETS),
+        *expand("benchmarks/fetch_encoder/{size}.tsv", size=LMC_HUB),
         *expand("benchmarks/fetch_prompts/{kind}.tsv", kind=HUB.get("prompts", {})),
         "benchmarks/prepare_movie/movie.tsv",
         "benchmarks/prepare_corpus/corpus.tsv",
@@ -199,6 +220,20 @@ def benchmark_files():
         *expand("benchmarks/aggregate/{family}.tsv", family=FAMILIES),
         "benchmarks/weight_norms/weight_norms.tsv",
         "benchmarks/plot/figures.tsv",
+        *expand("benchmarks/pretrain_budget/steps{steps}.tsv", steps=LMC_BUDGETS),
+        *(
+            f"benchmarks/finetune_classifier/{size}/{method}.tsv"
+            for size, methods in LMC_METHODS.items()
+            for method in methods
+        ),
+        *(
+            f"benchmarks/connect/{size}/{method}.tsv"
+            for size, methods in LMC_METHODS.items()
+            for method in methods
+        ),
+        *expand("benchmarks/bezier/{pair}.tsv", pair=CURVE_PAIRS),
+        "benchmarks/tabulate_connectivity/tables.tsv",
+        "benchmarks/plot_connectivity/figures.tsv",
     ]
     if TOKENIZER == "results/tokenizer":
         files.append("benchmarks/train_tokenizer/tokenizer.tsv")
@@ -255,3 +290,96 @@ def job_runtime(rule):
 def scorer_inputs(wildcards):
     """The model directory of each configured scorer as a named input (none for harper)."""
     return scorers.input_paths(config["scorers"])
+
+
+# --- mode connectivity -----------------------------------------------------------------------
+
+CONNECTIVITY_FIGURES = [
+    "results/figures/connectivity_steps.png",
+    "results/figures/connectivity_curves.png",
+]
+
+
+def pretrained_source(size):
+    """Where model `size` of connectivity.models comes from: θ0 itself when its pretraining budget
+    equals pretrain.steps, the θ0 recipe re-run at a smaller budget otherwise, or a hub source
+    fetched into resources/hub/connectivity/ (rule fetch_encoder).
+    """
+    source = LMC["models"][size]
+    if "source" in source:
+        return f"resources/hub/connectivity/{size}"
+    if source["pretrain_steps"] == config["pretrain"]["steps"]:
+        return MODELS["theta0"]
+    return f"results/connectivity/pretrained/steps{source['pretrain_steps']}"
+
+
+def classifier_inputs(wildcards):
+    """The pretrained checkpoint (when it is built by this workflow) and the movie data."""
+    return {
+        "base": pretrained_source(wildcards.size),
+        "movie": "results/prepare/movie.parquet",
+    }
+
+
+def classifier_source(wildcards):
+    return pretrained_source(wildcards.size)
+
+
+def budget_hyperparameters(wildcards):
+    """θ0's pretraining settings at a smaller step budget, warmup scaled by the same share."""
+    hp = pretrain_hyperparameters()
+    steps = int(wildcards.steps)
+    warmup = round(hp["warmup_steps"] * steps / hp["steps"])
+    return canonical({**hp, "steps": steps, "warmup_steps": min(warmup, steps - 1)})
+
+
+def task_settings():
+    """The classification task and its data split (the same for every seed)."""
+    return canonical({"task": LMC["task"], "glue": LMC["glue"], "seed": config["seed"]})
+
+
+def lmc_settings():
+    """Task plus held-out evaluation settings, for the rules that walk paths."""
+    keys = ("path_points", "eval_examples", "eval_batch_size")
+    return canonical({**task_settings(), **{k: LMC[k] for k in keys}})
+
+
+def curve_endpoints(wildcards):
+    """What a curve's endpoints come from: θ± themselves, or the seeds' checkpoint directory."""
+    if wildcards.pair == "theta_pos_neg":
+        return {
+            "theta1": "results/models/theta_pos",
+            "theta2": "results/models/theta_neg",
+        }
+    method = wildcards.pair.split("_", 1)[1]
+    size = LMC["curves"]["model"]
+    return {"checkpoints": f"results/connectivity/finetune/{size}/{method}/checkpoints"}
+
+
+def curve_endpoint_paths(wildcards):
+    """The two endpoint directories of a curve: θ+ and θ−, or the two seeds' checkpoints."""
+    inputs = curve_endpoints(wildcards)
+    if "checkpoints" not in inputs:
+        return [inputs["theta1"], inputs["theta2"]]
+    return [f"{inputs['checkpoints']}/seed{seed}" for seed in LMC["seeds"]]
+
+
+def lmc_barrier_tables():
+    return [
+        f"results/connectivity/lmc/{size}/{method}/barriers.parquet"
+        for size, methods in LMC_METHODS.items()
+        for method in methods
+    ]
+
+
+def lmc_curve_tables():
+    return expand("results/connectivity/bezier/{pair}/curves.parquet", pair=CURVE_PAIRS)
+
+
+def lmc_model_labels():
+    """Column names of the tables: the model name, with ' (LoRA)' for adapter fine-tuning."""
+    return [
+        size if method == "full" else f"{size} (LoRA)"
+        for size, methods in LMC_METHODS.items()
+        for method in methods
+    ]

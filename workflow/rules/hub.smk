@@ -4,6 +4,7 @@
 
 localrules:
     fetch_model,
+    fetch_encoder,
     fetch_dataset,
     fetch_prompts,
 
@@ -21,6 +22,25 @@ rule fetch_model:
         "../../envs/lmlerp.yaml"
     params:
         source=lambda wildcards: canonical(HUB_MODELS[wildcards.name]),
+        repo_type="model",
+        offline=HUB.get("offline", False),
+    script:
+        "../../scripts/fetch_hub.py"
+
+
+rule fetch_encoder:
+    output:
+        model=directory("resources/hub/connectivity/{size}"),
+    log:
+        "logs/fetch_encoder/{size}.log",
+    benchmark:
+        "benchmarks/fetch_encoder/{size}.tsv"
+    wildcard_constraints:
+        size="|".join(map(re.escape, LMC_HUB)) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        source=lambda wildcards: canonical(LMC_HUB[wildcards.size]),
         repo_type="model",
         offline=HUB.get("offline", False),
     script:

@@ -11,6 +11,8 @@ rule summarize:
             "results/finetune/{sentiment}/candidates.tsv", sentiment=SENTIMENTS
         ),
         tables=expand("results/tables/{family}.parquet", family=FAMILIES),
+        connectivity="results/tables/connectivity_barriers.parquet",
+        curves=lmc_curve_tables(),
     output:
         summary="results/summary.json",
     log:
