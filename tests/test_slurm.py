@@ -107,7 +107,10 @@ def outputs(run: Path, pattern: str) -> list[Path]:
     return sorted(path.relative_to(run) for path in run.glob(pattern))
 
 
-def test_results_equal_the_local_run(slurm_run, tiny_run):
+def test_results_equal_the_local_run(slurm_run, request):
+    # Requested here, not as an argument: pytest would make the session-scoped local run before
+    # the module's cluster fixture had the chance to skip.
+    tiny_run = request.getfixturevalue("tiny_run")
     tables = outputs(tiny_run, "results/tables/*.parquet")
     models = outputs(tiny_run, "results/**/model.safetensors")
     assert tables and models
