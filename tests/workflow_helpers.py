@@ -23,9 +23,9 @@ def prepare_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
-    """`snakemake --cores 2 ARGS` on this repository's Snakefile, run inside `workdir`."""
-    command = [
+def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY) -> list[str]:
+    """The command line `snakemake --cores 2 ARGS` on this repository's Snakefile in `workdir`."""
+    return [
         sys.executable, "-m", "snakemake",
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
@@ -33,7 +33,20 @@ def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.
         "--cores", "2",
         *args,
     ]  # fmt: skip
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path = TINY,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """Run `snakemake --cores 2 ARGS` inside `workdir`, in `env` (default: this process's)."""
+    command = snakemake_command(workdir, *args, configfile=configfile)
+    return subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
