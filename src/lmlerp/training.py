@@ -139,19 +139,26 @@ class Optimisation:
     micro_batch_size: int | None = None  # gradient accumulation; None = the whole batch at once
 
 
+def predicted_targets(labels: torch.Tensor) -> int:
+    """What a mean loss averages over: the shifted non-padding tokens of causal-LM labels [B, T],
+    or one class label per example for a sequence classifier [B]."""
+    return int((labels[:, 1:] != -100).sum()) if labels.dim() == 2 else len(labels)
+
+
 def accumulate_gradients(
     model: PreTrainedModel, batch: Batch, micro_batch_size: int | None, device: str, dtype: str
 ) -> float:
     """Backpropagate one batch in micro-batches; return its loss.
 
-    The batch loss is the mean over its predicted tokens, L = Σ_m n_m·L_m / Σ_m n_m, where L_m is
-    micro-batch m's mean loss over its n_m predicted (non-padding) tokens. Weighting each
+    The batch loss is the mean over its predicted targets, L = Σ_m n_m·L_m / Σ_m n_m, where L_m is
+    micro-batch m's mean loss over its n_m targets (non-padding tokens, or examples for a
+    classifier; `predicted_targets`). Weighting each
     micro-batch by n_m makes the accumulated gradient equal the whole batch's, padding or not,
     so a large effective batch (GPT-C4: 1,024 sequences) fits on one GPU.
     """
     size = micro_batch_size or len(batch[0])
     parts = list(zip(*(t.split(size) for t in batch), strict=True))
-    counts = [int((labels[:, 1:] != -100).sum()) for _, _, labels in parts]
+    counts = [predicted_targets(labels) for _, _, labels in parts]
     total, value = sum(counts), 0.0
     for (ids, mask, labels), count in zip(parts, counts, strict=True):
         ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
