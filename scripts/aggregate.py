@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import atomic
+from lmlerp import atomic, failure
 
-table = pd.concat(map(pd.read_parquet, snakemake.input.points), ignore_index=True)
+failure.install(snakemake.rule)
+
+table = pd.concat(map(atomic.read_parquet, snakemake.input.points), ignore_index=True)
 atomic.write_parquet(snakemake.output.table, table.sort_values(["alpha", "beta"]))

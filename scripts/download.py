@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from lmlerp import assets
+from lmlerp import assets, failure
+
+failure.install(snakemake.rule)
 
 asset = snakemake.params.asset  # this asset's config entry, through params so a change re-runs
 archive = assets.fetch(snakemake.wildcards.asset, asset, Path(snakemake.params.downloads_dir))

@@ -6,15 +6,20 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from lmlerp import atomic, checkpoints, evaluation, training
+from lmlerp import atomic, checkpoints, devices, evaluation, failure, training
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 training.deterministic(snakemake.threads)
+device = devices.claim(p.device)  # this job's own GPU when several run at once
 base_dirs = {name: snakemake.input[name] for name in p.bases}
-bases = {name: checkpoints.load(path) for name, path in base_dirs.items()}
+bases = {name: checkpoints.load(path).to(device) for name, path in base_dirs.items()}
+tokenizer, judges, data = evaluation.load_inputs(  # read every input before writing anything
+    snakemake.input, p.settings, p.scorers, device, p.dtype
+)
 weights = bases if p.settings["materialize"] == "weights" else None
 evaluation.write_recipes(p.family, p.points, base_dirs, Path(snakemake.output.recipes), weights)
-tokenizer, judges, data = evaluation.load_inputs(snakemake.input, p.settings)
 samples, points = evaluation.evaluate_chunk(
     p.family,
     p.points,
@@ -25,7 +30,7 @@ samples, points = evaluation.evaluate_chunk(
     p.sampling,
     p.settings,
     p.filter_p,
-    device=p.device,
+    device=str(device),
     dtype=p.dtype,
 )
 atomic.write_parquet(snakemake.output.samples, samples)

@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import figures
+from lmlerp import failure, figures
+
+failure.install(snakemake.rule)
 
 i, o = snakemake.input, snakemake.output
 t = {name: pd.read_parquet(i[name]) for name in ("g1", "g2", "g3", "decorrelated", "dexperts")}

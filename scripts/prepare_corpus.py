@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from lmlerp import atomic, data
+from lmlerp import atomic, data, failure
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 gensim = Path(snakemake.input.gensim)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from lmlerp import atomic, data
+from lmlerp import atomic, data, failure
+
+failure.install(snakemake.rule)
 
 p = snakemake.params
 vader = Path(snakemake.input.vader)

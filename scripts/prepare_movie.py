@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from lmlerp import atomic, data
+from lmlerp import atomic, data, failure
+
+failure.install(snakemake.rule)
 
 movie = data.read_rated(Path(snakemake.input.vader) / "movie.tsv", "movie")
 p = snakemake.params

@@ -7,7 +7,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 import numpy as np
 import pandas as pd
 
-from lmlerp import atomic, prompts, tokenizer
+from lmlerp import atomic, failure, prompts, tokenizer
+
+failure.install(snakemake.rule)
 
 p = snakemake.params.prompts
 bpe = tokenizer.load(snakemake.input.tokenizer)

@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import json
 
-from lmlerp import atomic, selection
+from lmlerp import atomic, failure, selection
+
+failure.install(snakemake.rule)
 
 results = [
     {"candidate": name, **json.loads(open(path).read())}

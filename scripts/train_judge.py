@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import atomic, judge
+from lmlerp import atomic, failure, judge
+
+failure.install(snakemake.rule)
 
 table = pd.read_parquet(snakemake.input.judge_data)
 train = table[table.split == "train"]

@@ -6,7 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import pandas as pd
 
-from lmlerp import tokenizer
+from lmlerp import failure, tokenizer
+
+failure.install(snakemake.rule)
 
 corpus = pd.read_parquet(snakemake.input.corpus)
 texts = corpus[(corpus.corpus == "theta0") & (corpus.split == "train")].text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,12 @@ from workflow_helpers import prepare_workdir, snakemake
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A complete local run of the tiny config (the reference other runs are compared with)."""
+    """A complete local run of the tiny config (the reference other runs are compared with).
+
+    $LMLERP_TINY_RUN may name a finished run of the current code to reuse (it is only read).
+    """
+    if os.environ.get("LMLERP_TINY_RUN"):
+        return Path(os.environ["LMLERP_TINY_RUN"])
     work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
     result = snakemake(work)
     assert result.returncode == 0, result.stderr[-5000:]

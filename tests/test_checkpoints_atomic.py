@@ -221,3 +221,18 @@ def test_link_copy_reproduces_the_files_byte_for_byte(tmp_path):
     assert {p.name: p.read_bytes() for p in target.iterdir()} == contents
     assert {p.name: p.read_bytes() for p in source.iterdir()} == contents
     assert siblings(target) == []
+
+
+def test_rewrite_removes_what_a_killed_writer_left_and_nothing_else(tmp_path):
+    final = tmp_path / "table.parquet"
+    killed_file = tmp_path / ".table.parquet.abcd1234.tmp"  # names atomic_path makes
+    killed_dir = tmp_path / ".table.parquet.zz_9y8x7.tmp"
+    killed_file.write_text("half")
+    (killed_dir / "sub").mkdir(parents=True)
+    others = [tmp_path / ".other.parquet.abcd1234.tmp", tmp_path / ".table.parquet.bak.tmp"]
+    for path in others:
+        path.write_text("not ours")
+    atomic.write_json(final, {"ok": True})
+    assert json.loads(final.read_text()) == {"ok": True}
+    assert not killed_file.exists() and not killed_dir.exists()
+    assert all(path.exists() for path in others)

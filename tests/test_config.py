@@ -87,6 +87,29 @@ MALFORMED = [
     ),
     ("bad-betas-length", _set("pretrain.betas", [0.9]), r"'pretrain\.betas'"),
     ("unknown-judge-domain", _set("judge.domains", ["movie", "imdb"]), r"'judge\.domains\[1\]'"),
+    (
+        "curve-model-not-a-model",
+        _set("connectivity.curves.model", "pt999"),
+        r"'connectivity\.curves\.model'.*pt999.*not one of",
+    ),
+    (
+        "classifier-warmup-too-long",
+        _set("connectivity.finetune.warmup_steps", 100),
+        r"'connectivity\.finetune\.warmup_steps'",
+    ),
+    (
+        "checkpoint-every-above-steps",
+        _set("connectivity.finetune.checkpoint_every", 101),
+        r"'connectivity\.finetune\.checkpoint_every'",
+    ),
+    ("glue-without-path", _set("connectivity.task", "glue_qqp"), r"'connectivity\.glue\.path'"),
+    ("one-seed-only", _set("connectivity.seeds", [42]), r"'connectivity\.seeds'"),
+    ("one-point-path", _set("connectivity.path_points", 1), r"'connectivity\.path_points'"),
+    (
+        "model-with-two-sources",
+        _set("connectivity.models.pt40", {"pretrain_steps": 40, "source": {"path": "/m"}}),
+        r"'connectivity\.models\.pt40'",
+    ),
 ]
 
 
@@ -132,7 +155,9 @@ def test_load_validates_the_file(tmp_path):
 def test_unknown_key_message_lists_the_allowed_keys():
     config = copy.deepcopy(DEFAULT)
     config["finetune"]["lrr"] = [1.0e-3]
-    with pytest.raises(ConfigError, match=r"allowed here: batch_size, lr, seed, steps"):
+    with pytest.raises(
+        ConfigError, match=r"allowed here: batch_size, lr, micro_batch_size, seed, steps"
+    ):
         validate(config)
 
 

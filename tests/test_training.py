@@ -275,3 +275,37 @@ def test_train_stops_when_a_huge_lr_diverges(bpe):
     opt = training.Optimisation(lr=1e30, steps=5, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match=r"loss became (nan|inf) at step [1-4]"):
         training.train(model, sentence_stream(bpe), opt, lambda s: 1.0)
+
+
+# --- gradient accumulation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("micro", [1, 3, 4])
+def test_micro_batches_accumulate_the_whole_batch_gradient(bpe, micro):
+    """Token-weighted accumulation equals one pass over the padded batch (uneven lengths)."""
+    sequences = training.encode_sentences(bpe, TEXTS[:5] + ["A story was slow."] * 3)
+    batch = training.pad(sequences, bpe.pad_token_id, 32)
+    whole, parts = tiny_model(bpe), tiny_model(bpe)
+    loss_whole = training.accumulate_gradients(whole, batch, None, "cpu", "float32")
+    loss_parts = training.accumulate_gradients(parts, batch, micro, "cpu", "float32")
+    assert loss_parts == pytest.approx(loss_whole, rel=1e-5)
+    for (name, a), b in zip(whole.named_parameters(), parts.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_micro_batches_of_a_classifier_average_over_examples(bpe):
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    config = GPT2Config(vocab_size=len(bpe), n_positions=32, n_embd=32, n_layer=1, n_head=2)
+    config.resid_pdrop = config.embd_pdrop = config.attn_pdrop = 0.0
+    config.summary_first_dropout = 0.0
+    config.pad_token_id, config.num_labels = bpe.pad_token_id, 2
+    ids, mask, _ = training.pad(training.encode_sentences(bpe, TEXTS[:6]), bpe.pad_token_id, 32)
+    batch = (ids, mask, torch.tensor([0, 1, 1, 0, 1, 0]))
+    grads = []
+    for micro in (None, 4):
+        torch.manual_seed(0)
+        model = GPT2ForSequenceClassification(config)
+        training.accumulate_gradients(model, batch, micro, "cpu", "float32")
+        grads.append(model.score.weight.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)

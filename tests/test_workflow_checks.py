@@ -41,6 +41,12 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert counts["select_finetune"] == 2
     for rule in ("prepare_movie", "prepare_corpus", "train_tokenizer", "train_judge", "summarize"):
         assert counts[rule] == 1
+    lmc = config["connectivity"]
+    budgets = {m["pretrain_steps"] for m in lmc["models"].values()} - {config["pretrain"]["steps"]}
+    assert counts["pretrain_budget"] == len(budgets)
+    assert counts["finetune_classifier"] == counts["connect"] == len(lmc["models"]) + 1  # + LoRA
+    assert counts["bezier"] == 3  # seeds (full), seeds (LoRA), θ+ ↔ θ−
+    assert counts["tabulate_connectivity"] == counts["plot_connectivity"] == 1
 
 
 @pytest.mark.parametrize(
@@ -62,3 +68,41 @@ def test_bad_config_is_refused_before_any_job_runs(tmp_path, edit, key):
     assert result.returncode != 0
     assert f"config key '{key}" in result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
+    """configs/paper.yaml: every count follows from the config (Table-1 grid, g3 21 × 21 …)."""
+    paper = REPO / "configs" / "paper.yaml"
+    result = snakemake(tmp_path, "--dry-run", configfile=paper)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    config = yaml.safe_load(paper.read_text())
+    grid, paths, hub = config["finetune"], config["paths"], config["hub"]
+    candidates = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["steps"])
+    assert candidates == 36  # paper Table 1
+    per_job = config["evaluation"]["points_per_job"]
+    points = {
+        "g1": len(paths["g1"]["alpha"]),
+        "g2": len(paths["g2"]["alpha"]),
+        "g3": len(paths["g3"]["alpha"]) * len(paths["g3"]["beta"]),
+        "decorrelated": len(paths["decorrelated"]["alpha"]),
+        "dexperts": len(config["dexperts"]["alpha"]),
+    }
+    assert points["g3"] == 441
+    assert counts["evaluate"] == sum(-(-n // per_job) for n in points.values())
+    assert counts["finetune"] == 2 * candidates
+    assert counts["fetch_model"] == len(hub["models"]) == 5
+    assert counts["fetch_dataset"] == 2 and counts["fetch_prompts"] == 3
+    assert counts["pretrain"] == 1  # GPT-C4 only: θ0 is GPT-2 Large from the hub
+    assert counts["aggregate"] == len(points)
+    encoders = config["connectivity"]["models"]
+    assert counts["fetch_encoder"] == len(encoders) == 3  # BERT base, RoBERTa base and large
+    assert counts["finetune_classifier"] == len(encoders) + 1  # + LoRA for the curves' model
+    for rule in (
+        "download",
+        "train_tokenizer",
+        "train_judge",
+        "convert_judge_lm",
+        "pretrain_budget",
+    ):
+        assert rule not in counts, rule

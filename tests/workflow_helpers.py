@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,9 @@ def prepare_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
-    """`snakemake --cores 2 ARGS` on this repository's Snakefile, run inside `workdir`."""
-    command = [
+def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY) -> list[str]:
+    """The command line `snakemake --cores 2 ARGS` on this repository's Snakefile in `workdir`."""
+    return [
         sys.executable, "-m", "snakemake",
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
@@ -32,7 +33,20 @@ def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.
         "--cores", "2",
         *args,
     ]  # fmt: skip
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path = TINY,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """Run `snakemake --cores 2 ARGS` inside `workdir`, in `env` (default: this process's)."""
+    command = snakemake_command(workdir, *args, configfile=configfile)
+    return subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -53,3 +67,14 @@ def jobs(dry_run_output: str) -> list[dict[str, str]]:
             job[key] = match.group(1) if match else ""
         found.append(job)
     return found
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a finished run directory to break or re-run parts of; the big read-only inputs
+    (judge LM, downloaded assets) hard-linked, everything a job may rewrite really copied."""
+    linked = ["results/models/judge_lm", "resources/smollm2", "resources/gensim", "resources/vader"]
+    skip = {Path(p).name for p in linked}
+    shutil.copytree(run, dest, symlinks=True, ignore=lambda _, names: skip & set(names))
+    for path in linked:
+        subprocess.run(["cp", "-al", run / path, dest / path], check=True)
+    return dest

@@ -1,6 +1,8 @@
 """Checkpoints as Hugging Face `save_pretrained` directories with safetensors — never pickles.
 
 Loading refuses `.bin` weights (which would need unpickling), never passes `trust_remote_code`,
+reads the safetensors headers first (a truncated file, or a tensor missing or of another shape
+than config.json implies, is named — transformers would re-initialise it or fail with a table),
 and checks every tensor for NaN/inf so that a broken base is named before work is wasted.
 """
 
@@ -10,7 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
+from safetensors import safe_open
+from transformers import (
+    AutoConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from lmlerp.atomic import atomic_path
 
@@ -53,8 +62,12 @@ def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: 
         tokenizer.save_pretrained(tmp)
 
 
-def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
-    """Load a safetensors checkpoint directory in float32; refuse pickled weights."""
+def require_safetensors(directory: str | Path) -> None:
+    """Raise CheckpointError unless `directory` holds safetensors weights (pickles are refused).
+
+    Transformers would fall back to `pytorch_model.bin` (a pickle that can run code when
+    loaded) if no safetensors file is present, so the check comes before `from_pretrained`.
+    """
     directory = Path(directory)
     if not any(directory.glob("*.safetensors")):
         pickled = sorted(p.name for p in directory.glob("*.bin")) + sorted(
@@ -62,8 +75,64 @@ def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
         )
         hint = f" (found {', '.join(pickled)}, which would need unpickling)" if pickled else ""
         raise CheckpointError(f"{directory}: no safetensors weights{hint}")
+
+
+def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
+    """Load a safetensors checkpoint directory in float32; refuse pickled weights."""
+    directory = Path(directory)
+    require_safetensors(directory)
+    check_tensors(directory, model_class)
     model = model_class.from_pretrained(
         str(directory), use_safetensors=True, dtype=torch.float32, trust_remote_code=False
     )
     check_finite(model.state_dict(), str(directory))
     return model.eval()
+
+
+def _file_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape from the safetensors headers; CheckpointError names a broken file."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path in sorted(directory.glob("*.safetensors")):
+        try:
+            with safe_open(path, framework="pt") as handle:  # validates header against file size
+                for name in handle.keys():  # noqa: SIM118 (a safe_open handle is not a dict)
+                    shapes[name] = tuple(handle.get_slice(name).get_shape())
+        except Exception as error:  # safetensors raises its own SafetensorError, or OSError
+            raise CheckpointError(f"{path}: unreadable safetensors file ({error})") from error
+    return shapes
+
+
+def check_tensors(directory: str | Path, model_class=GPT2LMHeadModel) -> None:
+    """Compare the weight files with the tensors config.json implies, without loading them.
+
+    Raises CheckpointError naming the first tensor that is missing, unexpected, or of another
+    shape. Tied tensors (GPT-2's `lm_head.weight` is `transformer.wte.weight`) are stored once.
+    """
+    directory = Path(directory)
+    found = _file_shapes(directory)
+    config = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
+    with torch.device("meta"):  # shapes only, no memory
+        skeleton = model_class(config)
+    expected, seen = {}, set()
+    for name, tensor in skeleton.state_dict(keep_vars=True).items():
+        if id(tensor) not in seen:  # the first name of a tied tensor is the stored one
+            seen.add(id(tensor))
+            expected[name] = tuple(tensor.shape)
+    for name, shape in expected.items():
+        if name not in found and not _stored_under_alias(name, found, skeleton):
+            raise CheckpointError(f"{directory}: tensor '{name}' is missing from the weights")
+        if name in found and found[name] != shape:
+            raise CheckpointError(
+                f"{directory}: tensor '{name}' has shape {found[name]} in the weights but "
+                f"config.json implies {shape}"
+            )
+    known = set(skeleton.state_dict())
+    unexpected = sorted(set(found) - known)
+    if unexpected:
+        raise CheckpointError(f"{directory}: unexpected tensor '{unexpected[0]}' in the weights")
+
+
+def _stored_under_alias(name: str, found: Mapping, skeleton: torch.nn.Module) -> bool:
+    """Whether a tied tensor `name` is stored under another of its names."""
+    state = skeleton.state_dict(keep_vars=True)
+    return any(other in found and state[other] is state[name] for other in state if other != name)

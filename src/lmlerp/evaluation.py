@@ -5,8 +5,9 @@ Python start-up and model loading cost more than a small point's work). For a we
 the weights are rebuilt in place in one fused pass by `merge.Interpolator` (fp32 accumulation)
 inside one reusable model; a DExperts point keeps θ0, θ+ and θ− apart and ensembles their logits.
 
-Per sample: positive score (Eq. 6), grammar flag, and — for the first `perplexity_samples`
-samples of each prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
+Per sample, from the configured scorer plug-ins (`lmlerp.scorers`): positive score (Eq. 6),
+grammar acceptability in [0, 1], and — for the first `perplexity_samples` samples of each
+prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
 per prompt averaged over prompts, NLL on the positive and negative test sentences (Fig 8), and
 next-token probabilities of the configured words after "The movie was" (Fig 4).
 """
@@ -24,23 +25,12 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lmlerp import generation, judge_lm, merge, metrics, paths
+from lmlerp import generation, merge, metrics, paths, scorers
 from lmlerp import tokenizer as tok
-from lmlerp.atomic import atomic_path
-from lmlerp.judge import SentimentJudge
+from lmlerp.atomic import atomic_path, read_parquet
 
 FIG4_PROMPT = "The movie was"
 DEXPERTS = paths.DEXPERTS
-
-
-@dataclass
-class Judges:
-    """What scores a text: the sentiment classifier and the judge LM."""
-
-    sentiment: SentimentJudge
-    lm: PreTrainedModel
-    lm_tokenizer: PreTrainedTokenizerBase
-    lm_dtype: str = "float32"
 
 
 @dataclass
@@ -53,22 +43,18 @@ class Data:
     words: Mapping[str, Sequence[str]]
 
 
-def score_samples(samples: pd.DataFrame, judges: Judges, settings: Mapping[str, Any]):
-    """Add positive_score, grammar_ok and (for the first samples of each prompt) perplexity."""
+def score_samples(samples: pd.DataFrame, judges: scorers.Scorers, settings: Mapping[str, Any]):
+    """Add positive_score, grammar (acceptability in [0, 1]) and, for the first
+    `perplexity_samples` samples of each prompt, perplexity (NaN for the others)."""
     texts = samples.continuation.tolist()
     samples = samples.assign(
         positive_score=judges.sentiment.positive_score(texts),
-        grammar_ok=metrics.grammar_ok(texts),
+        grammar=judges.grammar.acceptability(texts),
     )
     scored = samples.sample_id < settings["perplexity_samples"]
     perplexity = np.full(len(samples), np.nan)
-    perplexity[scored.to_numpy()] = metrics.conditional_perplexity(
-        judges.lm,
-        judges.lm_tokenizer,
-        samples.prompt[scored].tolist(),
-        samples.continuation[scored].tolist(),
-        batch_size=settings["batch_size"],
-        dtype=judges.lm_dtype,
+    perplexity[scored.to_numpy()] = judges.judge_lm.perplexity(
+        samples.prompt[scored].tolist(), samples.continuation[scored].tolist()
     )
     return samples.assign(perplexity=perplexity)
 
@@ -89,7 +75,7 @@ def point_metrics(
         "positive_score": float(samples.positive_score.mean()),
         "perplexity": metrics.mean_perplexity(samples.perplexity),
         "perplexity_median": float(samples.perplexity.median()),  # NaN (unscored) skipped
-        "grammar": float(samples.grammar_ok.mean()),
+        "grammar": float(samples.grammar.mean()),
         **{f"distinct_{n}": metrics.distinct_by_prompt(samples, n) for n in (1, 2, 3)},
     }
     nan = float("nan")
@@ -97,7 +83,7 @@ def point_metrics(
         row.update(nll_pos=nan, nll_neg=nan)
         row.update({f"p_{w}": nan for ws in data.words.values() for w in ws})
         return row
-    device = str(next(model.parameters()).device)  # never moved: its weights are views
+    device = str(next(model.parameters()).device)  # stays put: a claimed GPU; its weights are views
     row["nll_pos"] = metrics.sentence_nll(
         model, tokenizer, data.positive_test, batch_size=batch_size, device=device
     )
@@ -115,7 +101,7 @@ def evaluate_chunk(
     points: Sequence[Mapping[str, Any]],
     bases: Mapping[str, PreTrainedModel],
     tokenizer: PreTrainedTokenizerBase,
-    judges: Judges,
+    judges: scorers.Scorers,
     data: Data,
     sampling: Mapping[str, Any],
     settings: Mapping[str, Any],
@@ -186,19 +172,31 @@ def write_recipes(
                     merge.materialize(recipe, tmp / point.label / "model", bases=bases)
 
 
-def load_inputs(inputs: Any, settings: Mapping[str, Any]) -> tuple:
-    """The tokenizer, the judges and the fixed data of an evaluation job, from its input files.
+def load_inputs(
+    inputs: Any,
+    settings: Mapping[str, Any],
+    scorer_settings: Mapping[str, Any],
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> tuple:
+    """The tokenizer, the scorers and the fixed data of an evaluation job, from its input files.
 
     Test NLLs use the first `nll_sentences` positive and negative test sentences (file order, the
-    same at every point): the full test split costs more than sampling on a CPU.
+    same at every point): the full test split costs more than sampling on a CPU. The scorers run
+    on `device`, in bf16 on CUDA when `dtype` is bfloat16 (`scorers.load`).
     """
     tokenizer = tok.load(inputs.theta0)
-    lm, lm_tokenizer = judge_lm.load(inputs.judge_lm, dtype=settings["judge_lm_dtype"])
-    judges = Judges(SentimentJudge.load(inputs.judge), lm, lm_tokenizer, settings["judge_lm_dtype"])
-    movie = pd.read_parquet(inputs.movie)
+    judges = scorers.load(
+        scorer_settings,
+        inputs,
+        device=device,
+        dtype=dtype,
+        judge_lm_dtype=settings["judge_lm_dtype"],
+    )
+    movie = read_parquet(inputs.movie, min_rows=1)
     test = movie[movie.split == "test"]
     data = Data(
-        prompts=pd.read_parquet(inputs.prompts),
+        prompts=read_parquet(inputs.prompts, min_rows=1),
         positive_test=test[test.sentiment == "positive"].text.tolist()[: settings["nll_sentences"]],
         negative_test=test[test.sentiment == "negative"].text.tolist()[: settings["nll_sentences"]],
         words=settings["words"],

@@ -146,6 +146,48 @@ def fig10_decorrelated(decorrelated: pd.DataFrame):
     )  # fmt: skip
 
 
+CONNECTIVITY_LABELS = {
+    "barrier_height": "BH",
+    "convexity_gap": "CG",
+    "improved_convexity_gap": "ICG",
+    "rebasin_barrier": "re-basin barrier",
+}
+PAIR_LABELS = {
+    "seeds_full": "seeds 42 ↔ 43, full fine-tuning",
+    "seeds_lora": "seeds 42 ↔ 43, LoRA merged",
+    "theta_pos_neg": "θ+ ↔ θ− (LM loss)",
+}
+
+
+def connectivity_steps(barriers: pd.DataFrame):
+    """Each barrier of the seed pair's straight path against the fine-tuning step, one line per
+    model; top row on the held-out loss, bottom row on the error (1 − accuracy)."""
+    quantities = ["loss", "error"]
+    metrics = list(CONNECTIVITY_LABELS)
+    fig, axes = plt.subplots(len(quantities), len(metrics), figsize=(4 * len(metrics), 6.4))
+    for row, quantity in zip(axes, quantities, strict=True):
+        part = barriers[barriers.quantity == quantity]
+        for ax, metric in zip(row, metrics, strict=True):
+            sns.lineplot(data=part, x="step", y=metric, hue="model", marker="o", ax=ax)
+            ax.set(xlabel="fine-tuning step", ylabel=f"{CONNECTIVITY_LABELS[metric]} ({quantity})")
+    fig.suptitle("Linear mode connectivity of two seeds along fine-tuning")
+    fig.tight_layout()
+    return fig
+
+
+def connectivity_curves(curves: pd.DataFrame, pairs: list[str]):
+    """Held-out loss along the trained Bezier curve and along the straight line, per pair."""
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.8), squeeze=False)
+    for ax, pair in zip(axes[0], pairs, strict=True):
+        sns.lineplot(
+            data=curves[curves.pair == pair], x="t", y="loss", hue="path", marker="o", ax=ax
+        )
+        ax.set(xlabel="t", ylabel="held-out loss", title=PAIR_LABELS.get(pair, pair))
+    fig.suptitle("Bezier curve (trained φ) vs straight line")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path: str | os.PathLike) -> None:
     """Write a figure as PNG (150 dpi), atomically, and close it."""
     with atomic_path(path) as tmp:

@@ -66,7 +66,10 @@ def run(
         train_sequences, candidate["batch_size"], tokenizer.pad_token_id, max_len, hp["seed"]
     )
     opt = training.Optimisation(
-        lr=candidate["lr"], steps=candidate["steps"], weight_decay=hp["weight_decay"]
+        lr=candidate["lr"],
+        steps=candidate["steps"],
+        weight_decay=hp["weight_decay"],
+        micro_batch_size=hp.get("micro_batch_size"),
     )
     schedule = functools.partial(
         training.linear_schedule, warmup=hp["warmup_steps"], total=candidate["steps"]

@@ -21,6 +21,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from lmlerp import checkpoints
 from lmlerp.atomic import atomic_path
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -66,15 +67,17 @@ def load(
     """Open a converted judge LM: (model in eval mode on `device` in `dtype`, tokenizer).
 
     Args:
-        directory: a `save_pretrained` directory with safetensors weights.
+        directory: a `save_pretrained` directory with safetensors weights (the converted
+            SmolLM2, or any causal LM such as GPT-2 XL); pickled weights are refused.
         dtype: one of `DTYPES`. On a CPU with avx512_bf16 bf16 runs ≈6× faster than fp32; on one
             without it (plain avx512f) it ran ≈1.5× slower (≈120 against ≈180 tokens/s, 2 cores).
         device: a torch device string.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {sorted(DTYPES)}")
+    checkpoints.require_safetensors(directory)
     model = AutoModelForCausalLM.from_pretrained(
-        directory, dtype=DTYPES[dtype], use_safetensors=True
+        directory, dtype=DTYPES[dtype], use_safetensors=True, trust_remote_code=False
     )
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     return model.to(device).eval(), tokenizer

@@ -43,6 +43,7 @@ def run(
         weight_decay=hp["weight_decay"],
         betas=tuple(hp["betas"]),
         eps=hp["eps"],
+        micro_batch_size=hp.get("micro_batch_size"),
     )
     schedule = functools.partial(
         training.cosine_schedule,

@@ -82,3 +82,11 @@ def experiments(tables: Sequence[str], families: Sequence[str]) -> dict[str, dic
             for key in EXPERIMENT_KEYS[family]
         }
     return out
+
+
+def connectivity(barriers: str, curves: Sequence[str]) -> dict[str, Any]:
+    """The "connectivity" block: barriers per model and checkpoint step, Δ, and curve vs line."""
+    from lmlerp import lmc
+
+    curve_table = pd.concat([pd.read_parquet(path) for path in curves], ignore_index=True)
+    return lmc.summary(pd.read_parquet(barriers), curve_table)

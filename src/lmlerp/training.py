@@ -44,6 +44,17 @@ def linear_schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def polynomial_schedule(
+    step: int, warmup: int, total: int, power: float, end_ratio: float
+) -> float:
+    """lr multiplier: linear warmup, then end + (1 − end)·(1 − progress)^power (HF's
+    `get_polynomial_decay_schedule_with_warmup`; power 1 and end 0 give `linear_schedule`)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return end_ratio + (1 - end_ratio) * (1 - progress) ** power
+
+
 def token_stream(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> torch.Tensor:
     """All documents as one 1-D id tensor, each followed by EOS (GPT-2 packing)."""
     ids: list[int] = []
@@ -125,6 +136,39 @@ class Optimisation:
     weight_decay: float
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    micro_batch_size: int | None = None  # gradient accumulation; None = the whole batch at once
+
+
+def predicted_targets(labels: torch.Tensor) -> int:
+    """What a mean loss averages over: the shifted non-padding tokens of causal-LM labels [B, T],
+    or one class label per example for a sequence classifier [B]."""
+    return int((labels[:, 1:] != -100).sum()) if labels.dim() == 2 else len(labels)
+
+
+def accumulate_gradients(
+    model: PreTrainedModel, batch: Batch, micro_batch_size: int | None, device: str, dtype: str
+) -> float:
+    """Backpropagate one batch in micro-batches; return its loss.
+
+    The batch loss is the mean over its predicted targets, L = Σ_m n_m·L_m / Σ_m n_m, where L_m is
+    micro-batch m's mean loss over its n_m targets (non-padding tokens, or examples for a
+    classifier; `predicted_targets`). Weighting each
+    micro-batch by n_m makes the accumulated gradient equal the whole batch's, padding or not,
+    so a large effective batch (GPT-C4: 1,024 sequences) fits on one GPU.
+    """
+    size = micro_batch_size or len(batch[0])
+    parts = list(zip(*(t.split(size) for t in batch), strict=True))
+    counts = [predicted_targets(labels) for _, _, labels in parts]
+    total, value = sum(counts), 0.0
+    for (ids, mask, labels), count in zip(parts, counts, strict=True):
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        with _autocast(device, dtype):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}")
+        (loss * (count / total)).backward()
+        value += loss.item() * count / total
+    return value
 
 
 def train(
@@ -135,8 +179,14 @@ def train(
     device: str = "cpu",
     dtype: str = "float32",
     desc: str = "train",
+    after_step: Callable[[int, PreTrainedModel], None] | None = None,
 ) -> pd.DataFrame:
-    """Run `opt.steps` AdamW steps of the causal-LM loss; return the loss curve (step, lr, loss)."""
+    """Run `opt.steps` AdamW steps of the model's own loss; return the curve (step, lr, loss).
+
+    The loss is whatever the model returns for `labels`: next-token cross-entropy for a causal
+    LM, class cross-entropy for a sequence classifier. `after_step(n, model)` is called after
+    optimizer step n (1-based), e.g. to save a checkpoint every k steps.
+    """
     model.to(device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
@@ -145,17 +195,17 @@ def train(
     rows = []
     progress = tqdm(range(opt.steps), desc=desc, file=sys.stderr, mininterval=5, ascii=True)
     for step in progress:
-        ids, mask, labels = (t.to(device) for t in next(batches))
-        with _autocast(device, dtype):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
-        loss.backward()
+        try:
+            loss = accumulate_gradients(model, next(batches), opt.micro_batch_size, device, dtype)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"{desc}: {error} at step {step}") from error
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        rows.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": loss.item()})
+        rows.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": loss})
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if after_step is not None:
+            after_step(step + 1, model)
         progress.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
     model.eval()
     return pd.DataFrame(rows)

@@ -4,10 +4,9 @@
 rule evaluate:
     input:
         unpack(evaluation_inputs),
+        unpack(scorer_inputs),  # sentiment / grammar / judge_lm models, by scorer kind
         prompts="results/prepare/prompts.parquet",
         movie="results/prepare/movie.parquet",
-        judge="results/judge",
-        judge_lm="results/models/judge_lm",
     output:
         samples="results/evaluate/{family}/{chunk}/samples.parquet",
         points="results/evaluate/{family}/{chunk}/points.parquet",
@@ -21,14 +20,15 @@ rule evaluate:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=6000,
-        runtime=60,
+        mem_mb=job_memory("evaluate"),
+        runtime=job_runtime("evaluate"),
     params:
         family="{family}",
         points=chunk_points,
         bases=base_names,
         sampling=canonical(config["generation"]),
         settings=canonical(config["evaluation"]),
+        scorers=canonical(config["scorers"]),
         filter_p=config["dexperts"]["filter_p"],
         device=config["device"],
         dtype=config["dtype"],

@@ -3,9 +3,10 @@
 
 rule weight_norms:
     input:
-        theta0="results/models/theta0",
-        theta_pos="results/models/theta_pos",
-        theta_c4="results/models/theta_c4",
+        theta0=MODELS["theta0"],
+        theta_pos=MODELS["theta_pos"],
+        reference=REFERENCE,
+        theta_c4=MODELS["theta_c4"],
     output:
         norms="results/tables/weight_norms.parquet",
     log:
@@ -14,6 +15,8 @@ rule weight_norms:
         "benchmarks/weight_norms/weight_norms.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    params:
+        reference="θ0" if REFERENCE == MODELS["theta0"] else "reference",
     script:
         "../../scripts/weight_norms.py"
 

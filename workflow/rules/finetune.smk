@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        theta0="results/models/theta0",
+        theta0=MODELS["theta0"],
         movie="results/prepare/movie.parquet",
     output:
         model=directory("results/finetune/{sentiment}/{candidate}/model"),
@@ -18,8 +18,8 @@ rule finetune:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=job_memory("finetune"),
+        runtime=job_runtime("finetune"),
     params:
         candidate=candidate_settings,
         hp=finetune_hyperparameters(),

@@ -1,42 +1,81 @@
 # Deterministic, disjoint splits of the offline data; the shared tokenizer; the prompt sets.
 
 
-rule prepare_movie:
-    input:
-        vader="resources/vader",
-    output:
-        movie="results/prepare/movie.parquet",
-    log:
-        "logs/prepare_movie/movie.log",
-    benchmark:
-        "benchmarks/prepare_movie/movie.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    params:
-        splits=canonical(config["data"]["movie_splits"]),
-        threshold=config["data"]["movie_threshold"],
-        seed=config["seed"],
-    script:
-        "../../scripts/prepare_movie.py"
+if "movie" in HUB_DATASETS:
+
+    rule prepare_movie:
+        input:
+            sst5="resources/hub/data/movie",
+        output:
+            movie="results/prepare/movie.parquet",
+        log:
+            "logs/prepare_movie/movie.log",
+        benchmark:
+            "benchmarks/prepare_movie/movie.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        script:
+            "../../scripts/prepare_sst5.py"
+
+else:
+
+    rule prepare_movie:
+        input:
+            vader="resources/vader",
+        output:
+            movie="results/prepare/movie.parquet",
+        log:
+            "logs/prepare_movie/movie.log",
+        benchmark:
+            "benchmarks/prepare_movie/movie.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        params:
+            splits=canonical(config["data"]["movie_splits"]),
+            threshold=config["data"]["movie_threshold"],
+            seed=config["seed"],
+        script:
+            "../../scripts/prepare_movie.py"
 
 
-rule prepare_corpus:
-    input:
-        gensim="resources/gensim",
-    output:
-        corpus="results/prepare/corpus.parquet",
-    log:
-        "logs/prepare_corpus/corpus.log",
-    benchmark:
-        "benchmarks/prepare_corpus/corpus.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    params:
-        splits=canonical(config["data"]["corpus_splits"]),
-        val_fraction=config["data"]["val_fraction"],
-        seed=config["seed"],
-    script:
-        "../../scripts/prepare_corpus.py"
+if "corpus" in HUB_DATASETS:
+
+    rule prepare_corpus:
+        input:
+            c4="resources/hub/data/corpus",
+        output:
+            corpus="results/prepare/corpus.parquet",
+        log:
+            "logs/prepare_corpus/corpus.log",
+        benchmark:
+            "benchmarks/prepare_corpus/corpus.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        params:
+            val_fraction=config["data"]["val_fraction"],
+            seed=config["seed"],
+        script:
+            "../../scripts/prepare_c4.py"
+
+else:
+
+    rule prepare_corpus:
+        input:
+            gensim="resources/gensim",
+        output:
+            corpus="results/prepare/corpus.parquet",
+        log:
+            "logs/prepare_corpus/corpus.log",
+        benchmark:
+            "benchmarks/prepare_corpus/corpus.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        params:
+            splits=canonical(config["data"]["corpus_splits"]),
+            val_fraction=config["data"]["val_fraction"],
+            seed=config["seed"],
+        script:
+            "../../scripts/prepare_corpus.py"
 
 
 rule prepare_judge_data:
@@ -78,21 +117,46 @@ rule train_tokenizer:
         "../../scripts/train_tokenizer.py"
 
 
-rule prepare_prompts:
-    input:
-        corpus="results/prepare/corpus.parquet",
-        movie="results/prepare/movie.parquet",
-        tokenizer="results/tokenizer",
-    output:
-        prompts="results/prepare/prompts.parquet",
-    log:
-        "logs/prepare_prompts/prompts.log",
-    benchmark:
-        "benchmarks/prepare_prompts/prompts.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    params:
-        prompts=canonical(config["prompts"]),
-        seed=config["seed"],
-    script:
-        "../../scripts/prepare_prompts.py"
+if "prompts" in HUB:
+
+    rule prepare_prompts:
+        input:
+            **{
+                kind: f"resources/hub/prompts/{kind}.jsonl"
+                for kind in ("neutral", "positive", "negative")
+            },
+            tokenizer=TOKENIZER,
+        output:
+            prompts="results/prepare/prompts.parquet",
+        log:
+            "logs/prepare_prompts/prompts.log",
+        benchmark:
+            "benchmarks/prepare_prompts/prompts.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        params:
+            prompts=canonical(config["prompts"]),
+            seed=config["seed"],
+        script:
+            "../../scripts/prepare_dexperts_prompts.py"
+
+else:
+
+    rule prepare_prompts:
+        input:
+            corpus="results/prepare/corpus.parquet",
+            movie="results/prepare/movie.parquet",
+            tokenizer=TOKENIZER,
+        output:
+            prompts="results/prepare/prompts.parquet",
+        log:
+            "logs/prepare_prompts/prompts.log",
+        benchmark:
+            "benchmarks/prepare_prompts/prompts.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        params:
+            prompts=canonical(config["prompts"]),
+            seed=config["seed"],
+        script:
+            "../../scripts/prepare_prompts.py"

@@ -4,7 +4,7 @@
 rule pretrain:
     input:
         corpus="results/prepare/corpus.parquet",
-        tokenizer="results/tokenizer",
+        tokenizer=TOKENIZER,
     output:
         model=directory("results/models/{model}"),
         loss="results/pretrain/{model}/loss.parquet",
@@ -18,8 +18,8 @@ rule pretrain:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=job_memory("pretrain"),
+        runtime=job_runtime("pretrain"),
     params:
         arch=canonical(config["model"]),
         hp=pretrain_hyperparameters(),

@@ -3,15 +3,16 @@
 
 rule summarize:
     input:
+        **summary_inputs(),
         pretrain_metrics=expand(
             "results/pretrain/{model}/metrics.json", model=PRETRAINED
         ),
         selections=expand(
             "results/finetune/{sentiment}/candidates.tsv", sentiment=SENTIMENTS
         ),
-        judge_metrics="results/judge_metrics.json",
-        judge_lm="results/models/judge_lm",
         tables=expand("results/tables/{family}.parquet", family=FAMILIES),
+        connectivity="results/tables/connectivity_barriers.parquet",
+        curves=lmc_curve_tables(),
     output:
         summary="results/summary.json",
     log:
@@ -24,5 +25,6 @@ rule summarize:
         pretrained=PRETRAINED,
         families=FAMILIES,
         benchmarks=benchmark_files(),
+        sources=canonical(provenance()),
     script:
         "../../scripts/summarize.py"

@@ -1,0 +1,84 @@
+# Paper scale: models, datasets and prompt files from the Hugging Face hub or local stand-ins
+# (config `hub`). Localrules: they need the network, which compute nodes may lack.
+
+
+localrules:
+    fetch_model,
+    fetch_encoder,
+    fetch_dataset,
+    fetch_prompts,
+
+
+rule fetch_model:
+    output:
+        model=directory("resources/hub/{name}"),
+    log:
+        "logs/fetch_model/{name}.log",
+    benchmark:
+        "benchmarks/fetch_model/{name}.tsv"
+    wildcard_constraints:
+        name="|".join(HUB_MODELS) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        source=lambda wildcards: canonical(HUB_MODELS[wildcards.name]),
+        repo_type="model",
+        offline=HUB.get("offline", False),
+    script:
+        "../../scripts/fetch_hub.py"
+
+
+rule fetch_encoder:
+    output:
+        model=directory("resources/hub/connectivity/{size}"),
+    log:
+        "logs/fetch_encoder/{size}.log",
+    benchmark:
+        "benchmarks/fetch_encoder/{size}.tsv"
+    wildcard_constraints:
+        size="|".join(map(re.escape, LMC_HUB)) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        source=lambda wildcards: canonical(LMC_HUB[wildcards.size]),
+        repo_type="model",
+        offline=HUB.get("offline", False),
+    script:
+        "../../scripts/fetch_hub.py"
+
+
+rule fetch_dataset:
+    output:
+        data=directory("resources/hub/data/{dataset}"),
+    log:
+        "logs/fetch_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/fetch_dataset/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(HUB_DATASETS) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        source=lambda wildcards: canonical(HUB_DATASETS[wildcards.dataset]),
+        repo_type="dataset",
+        offline=HUB.get("offline", False),
+    script:
+        "../../scripts/fetch_hub.py"
+
+
+rule fetch_prompts:
+    output:
+        prompts="resources/hub/prompts/{kind}.jsonl",
+    log:
+        "logs/fetch_prompts/{kind}.log",
+    benchmark:
+        "benchmarks/fetch_prompts/{kind}.tsv"
+    wildcard_constraints:
+        kind="neutral|positive|negative",
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        prompt_file=lambda wildcards: canonical(HUB["prompts"][wildcards.kind]),
+        offline=HUB.get("offline", False),
+    script:
+        "../../scripts/fetch_prompts.py"
