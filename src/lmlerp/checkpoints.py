@@ -111,8 +111,9 @@ def check_tensors(directory: str | Path, model_class=GPT2LMHeadModel) -> None:
     directory = Path(directory)
     found = _file_shapes(directory)
     config = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
+    build = getattr(model_class, "from_config", None) or model_class  # Auto* classes need it
     with torch.device("meta"):  # shapes only, no memory
-        skeleton = model_class(config)
+        skeleton = build(config)
     expected, seen = {}, set()
     for name, tensor in skeleton.state_dict(keep_vars=True).items():
         if id(tensor) not in seen:  # the first name of a tied tensor is the stored one
