@@ -242,14 +242,8 @@ def test_next_token_draws_only_from_top_p_filter_nucleus_even_with_ties(p):
 # greedy agreement with HF generate ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("eos_gain", [1.0, 2.5])
-def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos_gain):
-    eos = bpe.eos_token_id
-    model = copy.deepcopy(sharp)
-    with torch.no_grad():
-        model.transformer.wte.weight[eos] *= eos_gain  # a larger EOS logit ends some rows early
-    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
-    assert attention_mask.sum(-1).unique().numel() == len(PROMPTS)  # lengths all differ
+def greedy_pair(model, input_ids, attention_mask, eos: int, **options):
+    """(our greedy continuation, HF `generate`'s) of the same left-padded batch, 12 tokens."""
     ours = generation.decode(
         [model],
         generation.plain,
@@ -257,9 +251,10 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
         attention_mask,
         max_new_tokens=12,
         top_p=None,
-        generator=torch.Generator(),
+        generator=torch.Generator(device=input_ids.device),
         eos_id=eos,
         greedy=True,
+        **options,
     )
     theirs = model.generate(
         input_ids,
@@ -268,6 +263,18 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
         max_new_tokens=12,
         pad_token_id=eos,
     )[:, input_ids.shape[1] :]
+    return ours, theirs
+
+
+@pytest.mark.parametrize("eos_gain", [1.0, 2.5])
+def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos_gain):
+    eos = bpe.eos_token_id
+    model = copy.deepcopy(sharp)
+    with torch.no_grad():
+        model.transformer.wte.weight[eos] *= eos_gain  # a larger EOS logit ends some rows early
+    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
+    assert attention_mask.sum(-1).unique().numel() == len(PROMPTS)  # lengths all differ
+    ours, theirs = greedy_pair(model, input_ids, attention_mask, eos)
     assert torch.equal(ours, theirs)
     if eos_gain > 1:  # the case must exercise rows that end and rows that run to the limit
         assert 0 < (ours == eos).any(-1).sum() < len(PROMPTS)
@@ -280,22 +287,7 @@ def test_compiled_greedy_decode_on_cuda_equals_hf_generate(sharp, bpe):
     model = copy.deepcopy(sharp).cuda()
     eos = bpe.eos_token_id
     input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
-    input_ids, attention_mask = input_ids.cuda(), attention_mask.cuda()
-    ours = generation.decode(
-        [model],
-        generation.plain,
-        input_ids,
-        attention_mask,
-        max_new_tokens=12,
-        top_p=None,
-        generator=torch.Generator(device="cuda"),
-        eos_id=eos,
-        greedy=True,
-        compile=True,
-    )
-    theirs = model.generate(
-        input_ids, attention_mask=attention_mask, do_sample=False, max_new_tokens=12
-    )[:, input_ids.shape[1] :]
+    ours, theirs = greedy_pair(model, input_ids.cuda(), attention_mask.cuda(), eos, compile=True)
     assert torch.equal(ours, theirs)
 
 
