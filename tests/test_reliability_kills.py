@@ -51,7 +51,7 @@ def test_kills_hit_every_stage(killed_run):
     _, record = killed_run
     assert record["kills"] >= 10
     rules = set(record["rules_killed"])
-    assert {"pretrain", "finetune", "evaluate"} <= rules, rules
+    assert {"pretrain", "finetune", "evaluate", "finetune_classifier", "connect"} <= rules, rules
     assert rules & {"prepare_movie", "prepare_corpus", "prepare_judge_data", "train_tokenizer"}
     assert rules & {"aggregate", "weight_norms", "plot", "summarize"}, rules
 

@@ -33,7 +33,7 @@ class Named(dict):
 job = json.loads(sys.argv[1])
 snakemake = types.SimpleNamespace(
     input=Named(job["input"]), output=Named(job["output"]), log=[job["log"]],
-    params=Named({}), wildcards=Named({}), threads=1, rule="weight_norms",
+    params=Named(job["params"]), wildcards=Named({}), threads=1, rule="weight_norms",
 )
 if job["memory_margin_mb"]:  # address space = what the imports took + a small margin
     status = open("/proc/self/status").read()
@@ -82,7 +82,7 @@ def bases(bpe, directory: Path, n_embd: int) -> dict[str, str]:
     for seed, name in enumerate(["theta0", "theta_pos", "theta_c4"]):
         found[name] = str(directory / name)
         checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, arch, seed), bpe, found[name])
-    return found
+    return {**found, "reference": found["theta0"]}  # the decorrelated pair's first base
 
 
 def run_weight_norms(inputs: dict, output: Path, log: Path, memory_margin_mb: int = 0):
@@ -90,6 +90,7 @@ def run_weight_norms(inputs: dict, output: Path, log: Path, memory_margin_mb: in
         "script": str(REPO / "scripts" / "weight_norms.py"),
         "input": inputs,
         "output": {"norms": str(output)},
+        "params": {"reference": "θ0"},
         "log": str(log),
         "memory_margin_mb": memory_margin_mb,
     }
