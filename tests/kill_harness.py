@@ -29,6 +29,7 @@ from workflow_helpers import REPO, TINY, jobs, snakemake
 MUST_KILL = {"pretrain", "finetune", "evaluate", "summarize", "finetune_classifier", "connect"}
 P_KILL = 0.75
 DELAY_S = (0.3, 4.0)  # after the job's start line: mostly lands in start-up and compute
+MUST_DELAY_S = (0.3, 1.5)  # inside any job's start-up (imports alone take seconds): never missed
 START = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
@@ -230,7 +231,7 @@ def run_with_kills(work: Path, seed: int, max_kills: int = 14) -> tuple[list[Kil
                     continue
                 spare = max_kills - len(kills) - len(MUST_KILL - hit)
                 if job.rule in MUST_KILL or (spare > 0 and rng.random() < P_KILL):
-                    delay = rng.uniform(*DELAY_S)
+                    delay = rng.uniform(*(MUST_DELAY_S if job.rule in MUST_KILL else DELAY_S))
                     armed = (job.started + delay, job.rule, delay)
             if armed and time.monotonic() >= armed[0]:
                 kill_tree(process)
