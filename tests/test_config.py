@@ -10,6 +10,7 @@ from lmlerp.config import ConfigError, load, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+LMC_STEPS = DEFAULT["connectivity"]["finetune"]["steps"]
 
 
 def _set(path: str, value):
@@ -94,12 +95,12 @@ MALFORMED = [
     ),
     (
         "classifier-warmup-too-long",
-        _set("connectivity.finetune.warmup_steps", 100),
+        _set("connectivity.finetune.warmup_steps", LMC_STEPS),
         r"'connectivity\.finetune\.warmup_steps'",
     ),
     (
         "checkpoint-every-above-steps",
-        _set("connectivity.finetune.checkpoint_every", 101),
+        _set("connectivity.finetune.checkpoint_every", LMC_STEPS + 1),
         r"'connectivity\.finetune\.checkpoint_every'",
     ),
     ("glue-without-path", _set("connectivity.task", "glue_qqp"), r"'connectivity\.glue\.path'"),
