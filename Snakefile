@@ -1,6 +1,8 @@
-# Train a small GPT-2 (θ0) and an independent twin (θC4), fine-tune θ0 into θ+ and θ− on positive
-# and negative movie sentences, train the sentiment judge, and collect the numbers.
-# Rofin et al. 2022, https://arxiv.org/abs/2211.12092. Outputs: results/, resources/, logs/.
+# Pretrain a small GPT-2 (θ0) and an independent twin (θC4), fine-tune θ0 into θ+ and θ− on
+# positive and negative movie sentences, walk the weight space between them (g1, g2, g3, and
+# DExperts in output space), sample and score text at every point, measure mode connectivity
+# between seeds, draw the paper's figures. Rofin et al. 2022, https://arxiv.org/abs/2211.12092.
+# The stages, in DAG order, one file each under workflow/rules/; outputs: results/, resources/.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -15,14 +17,12 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/hub.smk"
-include: "workflow/rules/prepare.smk"
-include: "workflow/rules/pretrain.smk"
-include: "workflow/rules/finetune.smk"
-include: "workflow/rules/judge.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/judges.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/figures.smk"
 include: "workflow/rules/connectivity.smk"
-include: "workflow/rules/summary.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

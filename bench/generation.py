@@ -4,7 +4,7 @@ One run prints a table and writes one JSON (issue 7, DESIGN §6):
 
 (a) CPU, the default's model (config.yaml `model`, vocabulary `tokenizer.vocab_size`; the trained
     results/models/theta0 and the prompts of results/prepare when they exist, else random
-    weights and random prompts): our `generation.decode` against Hugging Face `generate` on the
+    weights and random prompts): our `sampler.decode` against Hugging Face `generate` on the
     same left-padded batches (top-p 0.9, 30 new tokens, many samples per prompt), tokens/s and
     their ratio; the in-place weight rebuild (`merge.Interpolator`) against its bandwidth floor.
 (b) CUDA, when present: random-weight GPT-2 Large (GPT2Config only, no hub) in bf16, ≥100 prompts
@@ -35,8 +35,11 @@ import torch
 import yaml
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from lmlerp import checkpoints, generation, merge
-from lmlerp import tokenizer as tok
+from lmlerp.generate import combiners, nucleus, sampler
+from lmlerp.io import checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.space import merge
+from lmlerp.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 GPT2_LARGE = {"n_layer": 36, "n_head": 20, "n_embd": 1280}
@@ -53,7 +56,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (shared machines: 1)")
     parser.add_argument("--samples", type=int, default=25, help="samples per prompt")
-    parser.add_argument("--top-k", type=int, default=generation.TOP_K, help="prefilter size")
+    parser.add_argument("--top-k", type=int, default=nucleus.TOP_K, help="prefilter size")
     parser.add_argument("--model", type=Path, default=ROOT / "results/models/theta0")
     parser.add_argument("--prompts", type=Path, default=ROOT / "results/prepare/prompts.parquet")
     parser.add_argument("--cuda-prompts", type=int, default=100)
@@ -118,7 +121,7 @@ def batches(prompt_ids: list[list[int]], samples: int, batch_size: int, eos: int
     jobs = sorted((ids for ids in prompt_ids for _ in range(samples)), key=len)
     out = []
     for start in range(0, len(jobs), batch_size):
-        input_ids, mask = generation.left_pad(jobs[start : start + batch_size], eos)
+        input_ids, mask = sampler.left_pad(jobs[start : start + batch_size], eos)
         out.append((input_ids.to(device), mask.to(device)))
     return out
 
@@ -126,9 +129,9 @@ def batches(prompt_ids: list[list[int]], samples: int, batch_size: int, eos: int
 def ours(model, work, *, eos, top_k, compile, seed=0):
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     return [
-        generation.decode(
+        sampler.decode(
             [model],
-            generation.plain,
+            combiners.plain,
             input_ids,
             mask,
             max_new_tokens=30,
@@ -191,7 +194,7 @@ def fast_path_share(model, work, top_k: int) -> float:
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids)
     probs = logits.logits[:, -1].float().softmax(-1)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1).values
-    _, _, exact = generation._cut(top, 0.9)
+    _, _, exact = nucleus._cut(top, 0.9)
     m = 1 + (top.cumsum(-1)[:, :-1] < 0.9).sum(-1, keepdim=True)
     return float((exact & (m < top.shape[-1])).float().mean())
 
@@ -243,10 +246,10 @@ def cpu_section(args: argparse.Namespace) -> dict:
     else:
         eos = 0
         vocab = config["tokenizer"]["vocab_size"]
-        model = checkpoints.gpt2(vocab, eos, config["model"], seed=0).eval()
+        model = pretrain.gpt2(vocab, eos, config["model"], seed=0).eval()
     if trained and args.prompts.exists():
         texts = pd.read_parquet(args.prompts).text.tolist()
-        prompt_ids = generation.encode_prompts(texts, tok.load(args.model))
+        prompt_ids = sampler.encode_prompts(texts, tok.load(args.model))
         source = str(args.prompts)
     else:
         prompt_ids = random_prompts(27, model.config.vocab_size, eos)

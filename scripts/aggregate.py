@@ -1,14 +1,16 @@
-"""One tidy table per experiment: every point of a family, sorted by its coordinates."""
+"""One tidy table per experiment from its chunks.
+
+The Snakemake `script:` of rule aggregate.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, failure
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.evaluate import tasks
 
-table = pd.concat(map(atomic.read_parquet, snakemake.input.points), ignore_index=True)
-atomic.write_parquet(snakemake.output.table, table.sort_values(["alpha", "beta"]))
+tasks.aggregate(points=i.points, table=o.table, **p)

@@ -1,24 +1,19 @@
-"""Train a quadratic Bezier curve between two models; loss along it and the line (Snakemake)."""
+"""Train a quadratic Bezier curve between two models; loss along it.
+
+The Snakemake `script:` of rule bezier.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, checkpoints, curves, training
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-p, i, o = snakemake.params, snakemake.input, snakemake.output
-training.deterministic(snakemake.threads)
-c = p.curves
-model1, model2, batches, evaluate, bpe = curves.pair_setup(
-    snakemake.wildcards.pair, p.endpoints, pd.read_parquet(i.movie), p.data,
-    c["batch_size"], p.max_length, c["seed"],
+from lmlerp.connectivity import tasks
+
+tasks.bezier(
+    movie=i.movie, curves_table=o.curves, history_table=o.history, phi_dir=o.phi,
+    threads=snakemake.threads, **p,
 )  # fmt: skip
-ts = curves.grid(p.data["path_points"])
-table, history, phi = curves.bezier_vs_line(
-    model1, model2, batches, evaluate, ts, c["steps"], c["lr"], c["seed"]
-)
-atomic.write_parquet(o.curves, table.assign(pair=snakemake.wildcards.pair))
-atomic.write_parquet(o.history, history)
-checkpoints.save(phi, bpe, o.phi)

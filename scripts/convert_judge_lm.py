@@ -1,13 +1,16 @@
-"""Convert the SmolLM2 GGUF shipped on PyPI into a safetensors HF directory, once (Snakemake)."""
+"""Convert the SmolLM2 GGUF shipped on PyPI into safetensors, once.
+
+The Snakemake `script:` of rule convert_judge_lm.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from pathlib import Path
+from lmlerp import jobs
 
-from lmlerp import failure, judge_lm
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.score import tasks
 
-judge_lm.convert_gguf(Path(snakemake.input.asset) / "model.gguf", Path(snakemake.output.model))
+tasks.convert_judge_lm(asset=i.asset, model_dir=o.model, **p)

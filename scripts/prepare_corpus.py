@@ -1,18 +1,16 @@
-"""Split Wikipedia + Lee news into disjoint corpora for θ0, θC4 and held-out prompts (Snakemake)."""
+"""Split Wikipedia + Lee news into disjoint corpora for θ0, θC4 and prompts.
+
+The Snakemake `script:` of rule prepare_corpus.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from pathlib import Path
+from lmlerp import jobs
 
-from lmlerp import atomic, data, failure
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.data import tasks
 
-p = snakemake.params
-gensim = Path(snakemake.input.gensim)
-corpus = data.build_corpus(
-    gensim / "enwiki.xml.bz2", gensim / "lee_background.cor", p.splits, p.val_fraction, p.seed
-)
-atomic.write_parquet(snakemake.output.corpus, corpus)
+tasks.prepare_corpus(gensim=i.gensim, corpus_table=o.corpus, **p)

@@ -1,18 +1,19 @@
-"""Sample the DExperts sentiment prompts (already cut prefixes) plus the fixed ones (Snakemake)."""
+"""Sample the DExperts sentiment prompts plus the fixed ones.
+
+The Snakemake `script:` of rule prepare_prompts.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import numpy as np
+from lmlerp import jobs
 
-from lmlerp import atomic, paper_data, tokenizer
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-files = {kind: snakemake.input[kind] for kind in paper_data.PROMPT_KINDS}
-table = paper_data.dexperts_prompts(
-    files,
-    snakemake.params.prompts,
-    tokenizer.load(snakemake.input.tokenizer),
-    np.random.default_rng(snakemake.params.seed),
-)
-atomic.write_parquet(snakemake.output.prompts, table)
+from lmlerp.data import tasks
+
+tasks.prepare_dexperts_prompts(
+    neutral=i.neutral, positive=i.positive, negative=i.negative, tokenizer=i.tokenizer,
+    prompts_table=o.prompts, **p,
+)  # fmt: skip

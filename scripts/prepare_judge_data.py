@@ -1,26 +1,16 @@
-"""Label sentences for the 3-class sentiment judge from their mean rating (Snakemake)."""
+"""Label sentences for the 3-class sentiment judge from their mean rating.
+
+The Snakemake `script:` of rule prepare_judge_data.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from pathlib import Path
+from lmlerp import jobs
 
-import pandas as pd
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-from lmlerp import atomic, data, failure
+from lmlerp.data import tasks
 
-failure.install(snakemake.rule)
-
-p = snakemake.params
-vader = Path(snakemake.input.vader)
-others = [data.read_rated(vader / f"{d}.tsv", d) for d in p.other_domains if d in p.domains]
-table = data.judge_data(
-    pd.read_parquet(snakemake.input.movie),
-    others,
-    p.neutral_band,
-    p.test_fraction,
-    p.seed,
-    use_movie="movie" in p.domains,
-)
-atomic.write_parquet(snakemake.output.judge_data, table)
+tasks.prepare_judge_data(movie_table=i.movie, vader=i.vader, judge_data=o.judge_data, **p)

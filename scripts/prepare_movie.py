@@ -1,16 +1,16 @@
-"""Split the rated movie sentences into judge / train / val / test / prompt sets (Snakemake)."""
+"""Split the rated movie sentences into judge / train / val / test / prompt sets.
+
+The Snakemake `script:` of rule prepare_movie.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from pathlib import Path
+from lmlerp import jobs
 
-from lmlerp import atomic, data, failure
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.data import tasks
 
-movie = data.read_rated(Path(snakemake.input.vader) / "movie.tsv", "movie")
-p = snakemake.params
-table = data.split_movie(movie, p.splits, p.threshold, p.seed)
-atomic.write_parquet(snakemake.output.movie, table)
+tasks.prepare_movie(vader=i.vader, movie_table=o.movie, **p)

@@ -1,23 +1,19 @@
-"""Cut prompts from held-out text after 4–10 tokens, plus the fixed prompts (Snakemake)."""
+"""Cut prompts from held-out text after 4–10 tokens, plus the fixed prompts.
+
+The Snakemake `script:` of rule prepare_prompts.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import numpy as np
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, failure, prompts, tokenizer
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.data import tasks
 
-p = snakemake.params.prompts
-bpe = tokenizer.load(snakemake.input.tokenizer)
-table = prompts.build(
-    pd.read_parquet(snakemake.input.corpus),
-    pd.read_parquet(snakemake.input.movie),
-    bpe,
-    p,
-    np.random.default_rng(snakemake.params.seed),
-)
-atomic.write_parquet(snakemake.output.prompts, table)
+tasks.prepare_prompts(
+    corpus_table=i.corpus, movie_table=i.movie, tokenizer=i.tokenizer, prompts_table=o.prompts,
+    **p,
+)  # fmt: skip

@@ -1,23 +1,19 @@
-"""Pretrain θ0 or θC4 from scratch on its own corpus (Snakemake `script:` entrypoint)."""
+"""Pretrain θ0 or θC4 from scratch on its own corpus.
+
+The Snakemake `script:` of rule pretrain.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, checkpoints, devices, failure, pretraining, tokenizer, training
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.train import tasks
 
-p = snakemake.params
-training.deterministic(snakemake.threads)
-device = devices.claim(p.device)  # this job's own GPU when several run at once
-bpe = tokenizer.load(snakemake.input.tokenizer)
-corpus = pd.read_parquet(snakemake.input.corpus)
-model, history, metrics = pretraining.run(
-    corpus, snakemake.wildcards.model, bpe, p.arch, p.hp, p.seed, device, p.dtype
-)
-atomic.write_parquet(snakemake.output.loss, history)
-atomic.write_json(snakemake.output.metrics, metrics)
-checkpoints.save(model, bpe, snakemake.output.model)
+tasks.pretrain_model(
+    corpus=i.corpus, tokenizer=i.tokenizer, model_dir=o.model, metrics_json=o.metrics,
+    loss_table=o.loss, threads=snakemake.threads, **p,
+)  # fmt: skip

@@ -1,17 +1,19 @@
-"""Pretrain θ0's recipe at a smaller step budget: a second "model size" (Snakemake)."""
+"""Pretrain θ0's recipe at another step budget: a second model size.
+
+The Snakemake `script:` of rule pretrain_budget.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, checkpoints, pretraining, tokenizer, training
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-p = snakemake.params
-training.deterministic(snakemake.threads)
-bpe = tokenizer.load(snakemake.input.tokenizer)
-corpus = pd.read_parquet(snakemake.input.corpus)
-model, _, metrics = pretraining.run(corpus, "theta0", bpe, p.arch, p.hp, p.seed, p.device, p.dtype)
-atomic.write_json(snakemake.output.metrics, metrics)
-checkpoints.save(model, bpe, snakemake.output.model)
+from lmlerp.train import tasks
+
+tasks.pretrain_model(
+    corpus=i.corpus, tokenizer=i.tokenizer, model_dir=o.model, metrics_json=o.metrics,
+    loss_table=None, threads=snakemake.threads, **p,
+)  # fmt: skip

@@ -1,20 +1,16 @@
-"""Keep the fine-tuning candidate with the best validation perplexity (Snakemake)."""
+"""Keep the fine-tuning candidate with the best validation perplexity.
+
+The Snakemake `script:` of rule select_finetune.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import json
+from lmlerp import jobs
 
-from lmlerp import atomic, failure, selection
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.train import tasks
 
-results = [
-    {"candidate": name, **json.loads(open(path).read())}
-    for name, path in zip(snakemake.params.candidates, snakemake.input.metrics, strict=True)
-]
-table = selection.select(results)
-best = snakemake.params.candidates.index(table.candidate[table.selected].item())
-atomic.write_tsv(snakemake.output.table, table)
-atomic.link_copy(snakemake.input.models[best], snakemake.output.model)
+tasks.select_candidate(metrics=i.metrics, models=i.models, table=o.table, model_dir=o.model, **p)

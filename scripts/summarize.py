@@ -1,20 +1,16 @@
-"""Collect the measured numbers of every stage into results/summary.json (Snakemake)."""
+"""Collect the numbers of every stage into results/summary.json.
+
+The Snakemake `script:` of rule summarize.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-from lmlerp import atomic, failure, summary
+from lmlerp import jobs
 
-failure.install(snakemake.rule)
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-i = snakemake.input
-result = {
-    "models": summary.models(i.pretrain_metrics, i.selections, snakemake.params.pretrained),
-    "judge": summary.read_json(i.judge_metrics) if hasattr(i, "judge_metrics") else {},
-    "sources": snakemake.params.sources,
-    **summary.experiments(i.tables, snakemake.params.families),
-    "connectivity": summary.connectivity(i.connectivity, i.curves),
-    "timings_s": summary.stage_timings(snakemake.params.benchmarks),
-}
-atomic.write_json(snakemake.output.summary, result)
+from lmlerp.report import tasks
+
+tasks.summarize(inputs=dict(i.items()), summary_json=o.summary, **p)

@@ -1,19 +1,16 @@
-"""Barriers of every model in one table; metric × model tables for loss and error (Snakemake)."""
+"""Barriers of every model in one table; metric × model tables.
+
+The Snakemake `script:` of rule tabulate_connectivity.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, lmc
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-o = snakemake.output
-frames = [
-    pd.read_parquet(path).assign(model=name)
-    for name, path in zip(snakemake.params.models, snakemake.input.barriers, strict=True)
-]
-table = pd.concat(frames, ignore_index=True)
-atomic.write_parquet(o.barriers, table)
-atomic.write_tsv(o.loss, lmc.report_table(table, "loss"))
-atomic.write_tsv(o.error, lmc.report_table(table, "error"))
+from lmlerp.connectivity import tasks
+
+tasks.tabulate(barriers=i.barriers, barriers_table=o.barriers, loss=o.loss, error=o.error, **p)

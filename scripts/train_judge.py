@@ -1,18 +1,18 @@
-"""Train the 3-class sentiment judge and record its held-out accuracy on movie sentences."""
+"""Train the 3-class sentiment judge; record its held-out accuracy.
+
+The Snakemake `script:` of rule train_judge.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, failure, judge
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.score import tasks
 
-table = pd.read_parquet(snakemake.input.judge_data)
-train = table[table.split == "train"]
-model = judge.train(train.text.tolist(), train.label.tolist(), **snakemake.params.settings)
-model.save(snakemake.output.judge)
-movie = pd.read_parquet(snakemake.input.movie)
-atomic.write_json(snakemake.output.metrics, judge.evaluate(model, table, movie))
+tasks.train_judge(
+    judge_data=i.judge_data, movie_table=i.movie, judge_dir=o.judge, metrics_json=o.metrics, **p
+)

@@ -1,16 +1,16 @@
-"""Train the byte-level BPE shared by θ0 and θC4 on θ0's training corpus (Snakemake)."""
+"""Train the byte-level BPE shared by θ0 and θC4 on θ0's training corpus.
+
+The Snakemake `script:` of rule train_tokenizer.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import failure, tokenizer
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.data import tasks
 
-corpus = pd.read_parquet(snakemake.input.corpus)
-texts = corpus[(corpus.corpus == "theta0") & (corpus.split == "train")].text
-bpe = tokenizer.train(texts, **snakemake.params.settings)
-tokenizer.save(bpe, snakemake.output.tokenizer)
+tasks.train_tokenizer(corpus_table=i.corpus, tokenizer_dir=o.tokenizer, **p)

@@ -1,23 +1,19 @@
-"""Per-tensor weight-difference norms for θ+ vs θ0 and the decorrelated pair (paper Fig 9)."""
+"""Per-tensor weight-difference norms behind the paper's Fig 9.
+
+The Snakemake `script:` of rule weight_norms.
+"""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks land in the rule's log
 
-import pandas as pd
+from lmlerp import jobs
 
-from lmlerp import atomic, checkpoints, failure, metrics
+i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diagnosis
 
-failure.install(snakemake.rule)
+from lmlerp.space import tasks
 
-names = ("theta0", "theta_pos", "reference", "theta_c4")
-state = {name: checkpoints.load(snakemake.input[name]).state_dict() for name in names}
-pairs = [
-    ("θ+ vs θ0", "theta_pos", "theta0"),
-    (f"{snakemake.params.reference} vs θC4", "reference", "theta_c4"),
-]
-table = pd.concat(
-    [metrics.weight_difference_norms(state[a], state[b]).assign(pair=pair) for pair, a, b in pairs],
-    ignore_index=True,
-)
-atomic.write_parquet(snakemake.output.norms, table)
+tasks.weight_norms(
+    theta0=i.theta0, theta_pos=i.theta_pos, reference=i.reference, theta_c4=i.theta_c4,
+    norms=o.norms, **p,
+)  # fmt: skip

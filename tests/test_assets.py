@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lmlerp.assets import AssetError, extract, fetch, sha256
+from lmlerp.data.assets import AssetError, extract, fetch, sha256
 
 WHEEL = "fakepkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
 SDIST = "fakepkg-1.0.tar.gz"

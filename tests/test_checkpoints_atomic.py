@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lmlerp import atomic, checkpoints
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import atomic, checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.train import pretrain
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
@@ -19,12 +21,12 @@ ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 32}
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 @pytest.fixture
 def model(bpe):
-    return checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0)
+    return pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0)
 
 
 def siblings(path):
@@ -39,8 +41,8 @@ def test_gpt2_has_the_requested_shape_and_is_seeded(bpe, model):
     assert model.config.n_layer == 2 and model.config.n_embd == 32
     assert model.transformer.wte.weight.shape == (len(bpe), 32)
     assert model.config.eos_token_id == model.config.pad_token_id == bpe.eos_token_id
-    again = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).state_dict()
-    other = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=1).state_dict()
+    again = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).state_dict()
+    other = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=1).state_dict()
     name = "transformer.h.0.attn.c_attn.weight"
     assert torch.equal(model.state_dict()[name], again[name])
     assert not torch.equal(model.state_dict()[name], other[name])
@@ -67,7 +69,7 @@ def test_save_load_round_trip_in_safetensors(bpe, model, tmp_path):
 
 def test_save_over_an_existing_checkpoint_replaces_it(bpe, model, tmp_path):
     directory = tmp_path / "theta0"
-    checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=9), bpe, directory)
+    checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=9), bpe, directory)
     (directory / "stale.txt").write_text("from the first run")
     checkpoints.save(model, bpe, directory)
     assert not (directory / "stale.txt").exists()

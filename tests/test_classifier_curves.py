@@ -9,8 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from lmlerp import checkpoints, classifier, curves, lmc, merge, training
-from lmlerp import tokenizer as tok
+from lmlerp import jobs
+from lmlerp.connectivity import classifier, curves
+from lmlerp.connectivity import examples as lmc_examples
+from lmlerp.connectivity import tables as lmc_tables
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.space import merge
+from lmlerp.train import pretrain, schedules
 
 GOOD = ["wonderful", "charming", "moving", "brilliant", "delightful"]
 BAD = ["boring", "dreadful", "slow", "awful", "tedious"]
@@ -44,9 +51,9 @@ def movie() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def theta0(tmp_path_factory, movie):
     """A tiny pretrained GPT-2 directory with its tokenizer (θ0 stand-in)."""
-    bpe = tok.train(movie.text.tolist(), vocab_size=300, min_frequency=2)
+    bpe = bpe_training.train(movie.text.tolist(), vocab_size=300, min_frequency=2)
     directory = tmp_path_factory.mktemp("theta0") / "model"
-    checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0), bpe, directory)
+    checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0), bpe, directory)
     return directory
 
 
@@ -57,9 +64,9 @@ def data():
 
 
 def finetuned(theta0, movie, data, seed, out, lora=None):
-    training.deterministic(1)
+    jobs.deterministic(1)
     bpe = tok.load(theta0)
-    train, _ = classifier.task_examples(data, movie)
+    train, _ = lmc_examples.task_examples(data, movie)
     model = classifier.load_pretrained(theta0, 2, HP["dropout"], seed)
     history = classifier.finetune(model, bpe, train, HP, seed, out, lora)
     return model, history
@@ -77,14 +84,14 @@ def seed_runs(tmp_path_factory, theta0, movie, data):
 
 
 def test_movie_examples_label_positive_1_negative_0_and_cap_each_class(movie):
-    test = classifier.movie_examples(movie, "test", limit=4)
+    test = lmc_examples.movie_examples(movie, "test", limit=4)
     assert list(test.label) == [0] * 4 + [1] * 4  # negative = 0 first, then positive = 1
     sentiment = movie.set_index("text").sentiment
     expected = ["positive" if y else "negative" for y in test.label]
     assert [sentiment[t] for t in test.text] == expected
     assert set(test.text) <= set(movie[movie.split == "test"].text)
     with pytest.raises(ValueError, match="no negative movie sentences in the 'val' split"):
-        classifier.movie_examples(movie, "val")
+        lmc_examples.movie_examples(movie, "val")
 
 
 def test_glue_examples_take_a_seeded_fraction_and_split_80_20(tmp_path):
@@ -96,13 +103,13 @@ def test_glue_examples_take_a_seeded_fraction_and_split_80_20(tmp_path):
     )  # fmt: skip
     path = tmp_path / "train.tsv"
     table.to_csv(path, sep="\t", index=False)
-    frame = classifier.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
+    frame = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
     assert len(frame) == round(0.5 * n * 3 / 4)  # the "-" label is dropped before sampling
     assert set(frame.label) == {0, 1, 2} and frame.text_pair.str.startswith("b").all()
     assert 0.15 < (frame.split == "eval").mean() < 0.25
-    again = classifier.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
+    again = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
     pd.testing.assert_frame_equal(frame, again)
-    assert classifier.num_labels("glue_mnli") == 3 and classifier.num_labels("glue_qqp") == 2
+    assert lmc_examples.num_labels("glue_mnli") == 3 and lmc_examples.num_labels("glue_qqp") == 2
 
 
 def test_checkpoint_steps_are_every_k_and_the_last():
@@ -113,11 +120,11 @@ def test_checkpoint_steps_are_every_k_and_the_last():
 
 def test_polynomial_schedule_with_power_one_and_end_zero_is_the_linear_schedule():
     for step in range(25):
-        assert training.polynomial_schedule(step, 5, 20, 1.0, 0.0) == pytest.approx(
-            training.linear_schedule(step, 5, 20)
+        assert schedules.polynomial_schedule(step, 5, 20, 1.0, 0.0) == pytest.approx(
+            schedules.linear_schedule(step, 5, 20)
         )
-    assert training.polynomial_schedule(20, 5, 20, 2.0, 0.1) == pytest.approx(0.1)
-    assert training.polynomial_schedule(5 + 5, 5, 15, 2.0, 0.0) == pytest.approx(0.25)
+    assert schedules.polynomial_schedule(20, 5, 20, 2.0, 0.1) == pytest.approx(0.1)
+    assert schedules.polynomial_schedule(5 + 5, 5, 15, 2.0, 0.0) == pytest.approx(0.25)
 
 
 # --- classifier fine-tuning -------------------------------------------------------------------
@@ -199,8 +206,8 @@ def test_seed_pair_lines_evaluate_n_points_with_endpoints_equal_to_the_seeds(
     seed_runs, movie, data, n
 ):
     bpe = tok.load(seed_runs / "seed42" / "step-6")
-    _, held_out = classifier.task_examples(data, movie, data["eval_examples"])
-    batches = classifier.held_out_batches(bpe, held_out, 16, 7)
+    _, held_out = lmc_examples.task_examples(data, movie, data["eval_examples"])
+    batches = lmc_examples.held_out_batches(bpe, held_out, 16, 7)
     table = curves.seed_pair_lines(
         [seed_runs / "seed42", seed_runs / "seed43"], curves.grid(n),
         lambda m: classifier.evaluate(m, batches),
@@ -217,9 +224,9 @@ def test_seed_pair_lines_evaluate_n_points_with_endpoints_equal_to_the_seeds(
 
 def test_evaluate_matches_a_per_example_computation(seed_runs, movie, data):
     bpe = tok.load(seed_runs / "seed42" / "step-6")
-    _, held_out = classifier.task_examples(data, movie, data["eval_examples"])
+    _, held_out = lmc_examples.task_examples(data, movie, data["eval_examples"])
     model = classifier.load(seed_runs / "seed42" / "step-6")
-    result = classifier.evaluate(model, classifier.held_out_batches(bpe, held_out, 16, 7))
+    result = classifier.evaluate(model, lmc_examples.held_out_batches(bpe, held_out, 16, 7))
     losses, hits = [], []
     with torch.no_grad():
         for ids, label in classifier.encode(bpe, held_out, 16):
@@ -271,7 +278,7 @@ def test_bezier_training_is_seeded():
 
 
 def test_bezier_vs_line_on_classifiers_keeps_the_endpoints(seed_runs, movie, data):
-    training.deterministic(1)
+    jobs.deterministic(1)
     ends = [seed_runs / "seed42", seed_runs / "seed43"]
     model1, model2, batches, evaluate, _ = curves.pair_setup(
         "seeds_full", ends, movie, data, 8, 16, 0
@@ -302,7 +309,7 @@ def synthetic_barriers():
             ]  # fmt: skip
     frames = []
     for model, group in pd.DataFrame(rows).groupby("model", sort=False):
-        frames.append(lmc.barriers(group).assign(model=model))
+        frames.append(lmc_tables.barriers(group).assign(model=model))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -313,14 +320,14 @@ def test_barriers_of_a_sine_bump_and_their_delta():
     assert small.loc[20, "barrier_height"] == pytest.approx(0.1)
     errors = table[table.quantity == "error"]
     assert (errors.barrier_height == 0).all()  # constant accuracy: no error barrier
-    delta = lmc.deltas(table).set_index(["model", "quantity"])
+    delta = lmc_tables.deltas(table).set_index(["model", "quantity"])
     assert delta.loc[("small", "loss"), "barrier_height"] == pytest.approx(-0.3)
     assert delta.loc[("large", "loss"), "convexity_gap"] == pytest.approx(-0.2)
     assert delta.loc[("large", "loss"), "first_step"] == 10
 
 
 def test_report_table_is_metric_by_model():
-    table = lmc.report_table(synthetic_barriers(), "loss")
+    table = lmc_tables.report_table(synthetic_barriers(), "loss")
     assert list(table.columns) == ["metric", "small", "large"]
     assert list(table.metric) == ["BH", "CG", "ICG", "rebasin", "ΔBH", "ΔCG", "ΔICG", "Δrebasin"]
     row = table.set_index("metric")
@@ -334,7 +341,7 @@ def test_summary_lists_barriers_per_model_and_step_and_curves():
         {"pair": "seeds_full", "path": ["line"] * 3 + ["bezier"] * 3,
          "t": [0, 0.5, 1] * 2, "loss": [1, 2, 1, 1, 1.2, 1]}
     )  # fmt: skip
-    out = lmc.summary(synthetic_barriers(), curve)
+    out = lmc_tables.summary(synthetic_barriers(), curve)
     assert set(out["pairs"]) == {"small", "large"}
     assert set(out["pairs"]["small"]) == {"10", "20"}
     assert out["pairs"]["small"]["10"]["loss"]["BH"] == pytest.approx(0.4)

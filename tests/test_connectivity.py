@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmlerp import connectivity
-from lmlerp.connectivity import (
+from lmlerp.connectivity import metrics as lmc_metrics
+from lmlerp.connectivity.metrics import (
     barrier_height,
     chord_excess,
     convexity_gap,
@@ -114,7 +114,7 @@ def test_two_points_have_no_barrier_and_half_the_gap_as_rebasin():
 
 
 def test_curve_metrics_keys_are_the_metric_names():
-    assert tuple(curve_metrics([0, 0.5, 1], [1, 2, 1])) == connectivity.METRICS
+    assert tuple(curve_metrics([0, 0.5, 1], [1, 2, 1])) == lmc_metrics.METRICS
 
 
 # --- Δmetric ------------------------------------------------------------------------------------
@@ -151,10 +151,10 @@ def test_delta_names_the_metrics_that_do_not_match():
         ([[0, 1]], [[1, 2]], "1-D"),
     ],
 )
-@pytest.mark.parametrize("metric", [*connectivity.METRICS, "chord_excess", "curve_metrics"])
+@pytest.mark.parametrize("metric", [*lmc_metrics.METRICS, "chord_excess", "curve_metrics"])
 def test_invalid_curves_are_refused_with_the_problem_named(t, loss, problem, metric):
     with pytest.raises(ValueError, match=problem):
-        getattr(connectivity, metric)(t, loss)
+        getattr(lmc_metrics, metric)(t, loss)
 
 
 def test_endpoints_within_tolerance_are_accepted():
@@ -221,8 +221,8 @@ def test_bh_and_cg_ignore_an_added_linear_function(curve, a, b):
 def test_chord_barrier_of_a_sub_grid_reads_only_its_points(curve):
     # The lemma behind ICG = CG: the sub-grid's own matrix is the sub-matrix of the full one.
     t, loss = curve
-    full = connectivity._chord_barriers(t, loss)
+    full = lmc_metrics._chord_barriers(t, loss)
     for a, b in [(0, len(t) - 1), (len(t) // 3, len(t) - 1), (0, max(1, len(t) // 2))]:
         np.testing.assert_array_equal(
-            connectivity._chord_barriers(t[a : b + 1], loss[a : b + 1]), full[a : b + 1, a : b + 1]
+            lmc_metrics._chord_barriers(t[a : b + 1], loss[a : b + 1]), full[a : b + 1, a : b + 1]
         )

@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmlerp import data
-from lmlerp.judge import rating_to_label
+from lmlerp.data import corpus as data_corpus
+from lmlerp.data import movie as data_movie
+from lmlerp.data import splits as data_splits
+from lmlerp.data.movie import rating_to_label
 
 MOVIE_SHARES = {"judge": 0.3, "train": 0.5, "val": 0.06, "test": 0.08, "prompts": 0.06}
 CORPUS_SHARES = {"theta0": 0.46, "theta_c4": 0.46, "heldout": 0.08}
@@ -27,7 +29,7 @@ def test_read_rated_parses_crlf_quotes_duplicates_and_prefixes_ids(tmp_path):
         b"4\t0.0\t   \r\n"
         b"5\t3.0\tcaf\xc3\xa9 bliss\r\n"
     )
-    frame = data.read_rated(path, "movie")
+    frame = data_movie.read_rated(path, "movie")
     assert frame.columns.tolist() == ["id", "rating", "text", "domain"]
     assert frame.id.tolist() == ["movie-1", "movie-2", "movie-5"]
     assert frame.rating.tolist() == [2.5, -1.25, 3.0]
@@ -40,7 +42,7 @@ def test_read_rated_refuses_a_file_without_rows(tmp_path):
     path = tmp_path / "empty.tsv"
     path.write_text("just some text\nwithout tabs\n")
     with pytest.raises(ValueError, match=r"empty\.tsv: no 'id<TAB>rating<TAB>text' rows"):
-        data.read_rated(path, "tweets")
+        data_movie.read_rated(path, "tweets")
 
 
 # --- assign_shares ------------------------------------------------------------------------
@@ -48,13 +50,13 @@ def test_read_rated_refuses_a_file_without_rows(tmp_path):
 
 def test_assign_shares_is_deterministic_per_seed():
     sizes = list(range(1, 201))
-    first = data.assign_shares(sizes, MOVIE_SHARES, seed=7)
-    assert first == data.assign_shares(sizes, MOVIE_SHARES, seed=7)
-    assert first != data.assign_shares(sizes, MOVIE_SHARES, seed=8)
+    first = data_splits.assign_shares(sizes, MOVIE_SHARES, seed=7)
+    assert first == data_splits.assign_shares(sizes, MOVIE_SHARES, seed=7)
+    assert first != data_splits.assign_shares(sizes, MOVIE_SHARES, seed=8)
 
 
 def test_assign_shares_covers_every_item_once_with_sizes_near_the_shares():
-    out = data.assign_shares([1] * 1000, MOVIE_SHARES, seed=0)
+    out = data_splits.assign_shares([1] * 1000, MOVIE_SHARES, seed=0)
     assert len(out) == 1000
     assert set(out) == set(MOVIE_SHARES)
     counts = Counter(out)
@@ -64,21 +66,21 @@ def test_assign_shares_covers_every_item_once_with_sizes_near_the_shares():
 
 def test_assign_shares_weighs_items_by_size():
     sizes = [1] * 500 + [10] * 50  # half the total size in 50 large items
-    out = data.assign_shares(sizes, {"a": 0.5, "b": 0.5}, seed=3)
+    out = data_splits.assign_shares(sizes, {"a": 0.5, "b": 0.5}, seed=3)
     filled = {name: sum(s for s, o in zip(sizes, out, strict=True) if o == name) for name in "ab"}
     assert filled["a"] + filled["b"] == 1000
     assert abs(filled["a"] - 500) <= 10
 
 
 def test_assign_shares_gives_nothing_to_a_zero_share():
-    out = data.assign_shares([1] * 100, {"a": 0.7, "b": 0.0, "c": 0.3}, seed=0)
+    out = data_splits.assign_shares([1] * 100, {"a": 0.7, "b": 0.0, "c": 0.3}, seed=0)
     assert "b" not in out
     assert Counter(out) == {"a": 70, "c": 30}
 
 
 def test_assign_shares_refuses_all_zero_shares():
     with pytest.raises(ValueError, match="every share is zero"):
-        data.assign_shares([1, 2, 3], {"a": 0.0, "b": 0.0}, seed=0)
+        data_splits.assign_shares([1, 2, 3], {"a": 0.0, "b": 0.0}, seed=0)
 
 
 # --- split_movie --------------------------------------------------------------------------
@@ -104,13 +106,13 @@ def test_split_movie_threshold_edges_belong_to_the_sentiment():
             "text": list("abcdef"),
         }
     )
-    out = data.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=0)
+    out = data_movie.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=0)
     expected = ["positive", "negative", "neutral", "neutral", "positive", "negative"]
     assert out.sentiment.tolist() == expected
 
 
 def test_split_movie_keeps_the_class_balance_in_every_split():
-    out = data.split_movie(movie_frame(), MOVIE_SHARES, threshold=1.0, seed=0)
+    out = data_movie.split_movie(movie_frame(), MOVIE_SHARES, threshold=1.0, seed=0)
     assert (out.split != "").all()
     for sentiment, n in (("positive", 300), ("negative", 200), ("neutral", 100)):
         counts = Counter(out.split[out.sentiment == sentiment])
@@ -120,10 +122,10 @@ def test_split_movie_keeps_the_class_balance_in_every_split():
 
 def test_split_movie_is_deterministic_and_keeps_the_rows():
     movie = movie_frame()
-    first = data.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=4)
-    pd.testing.assert_frame_equal(first, data.split_movie(movie, MOVIE_SHARES, 1.0, seed=4))
+    first = data_movie.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=4)
+    pd.testing.assert_frame_equal(first, data_movie.split_movie(movie, MOVIE_SHARES, 1.0, seed=4))
     assert first.id.tolist() == movie.id.tolist()
-    assert not first.split.equals(data.split_movie(movie, MOVIE_SHARES, 1.0, seed=5).split)
+    assert not first.split.equals(data_movie.split_movie(movie, MOVIE_SHARES, 1.0, seed=5).split)
 
 
 # --- build_corpus -------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def lee(tmp_path):
 
 
 def test_wikipedia_articles_skips_redirects_and_other_namespaces_and_cleans_markup(wiki):
-    articles = dict(data.wikipedia_articles(wiki))
+    articles = dict(data_corpus.wikipedia_articles(wiki))
     assert list(articles) == ["Alpha", "Beta", "Gamma"]
     alpha = articles["Alpha"]
     assert alpha.startswith("Alpha is a letter of the Greek alphabet used in science and")
@@ -184,7 +186,7 @@ def test_wikipedia_articles_skips_redirects_and_other_namespaces_and_cleans_mark
 
 
 def test_build_corpus_splits_documents_disjointly(wiki, lee):
-    frame = data.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
+    frame = data_corpus.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
     assert frame.columns.tolist() == ["doc_id", "source", "corpus", "split", "text"]
     assert len(frame) == 3 + 40
     assert frame.doc_id.is_unique
@@ -195,7 +197,7 @@ def test_build_corpus_splits_documents_disjointly(wiki, lee):
 
 
 def test_build_corpus_has_val_only_inside_the_pretraining_corpora(wiki, lee):
-    frame = data.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
+    frame = data_corpus.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
     assert (frame.split[frame.corpus == "heldout"] == "train").all()
     for name in ("theta0", "theta_c4"):
         splits = Counter(frame.split[frame.corpus == name])
@@ -203,8 +205,8 @@ def test_build_corpus_has_val_only_inside_the_pretraining_corpora(wiki, lee):
 
 
 def test_build_corpus_is_deterministic(wiki, lee):
-    first = data.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=5)
-    pd.testing.assert_frame_equal(first, data.build_corpus(wiki, lee, CORPUS_SHARES, 0.2, 5))
+    first = data_corpus.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=5)
+    pd.testing.assert_frame_equal(first, data_corpus.build_corpus(wiki, lee, CORPUS_SHARES, 0.2, 5))
 
 
 def test_build_corpus_names_a_corpus_without_documents(tmp_path):
@@ -213,7 +215,7 @@ def test_build_corpus_names_a_corpus_without_documents(tmp_path):
     lee = tmp_path / "lee.cor"
     lee.write_text("\n\n")
     with pytest.raises(ValueError, match=r"corpus '(theta_c4|heldout)' received no document"):
-        data.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
+        data_corpus.build_corpus(wiki, lee, CORPUS_SHARES, val_fraction=0.2, seed=0)
 
 
 # --- sentences ----------------------------------------------------------------------------
@@ -224,12 +226,12 @@ def test_sentences_split_and_filter_by_word_count():
         "Short one here. This second sentence easily has more than eight words in it! "
         'And "quoted" starts count: one two three four five six.\nTiny line.'
     )
-    assert data.sentences(text) == [
+    assert data_corpus.sentences(text) == [
         "This second sentence easily has more than eight words in it!",
         'And "quoted" starts count: one two three four five six.',
     ]
-    assert data.sentences(text, min_words=1)[0] == "Short one here."
-    assert data.sentences(text, min_words=1)[-1] == "Tiny line."
+    assert data_corpus.sentences(text, min_words=1)[0] == "Short one here."
+    assert data_corpus.sentences(text, min_words=1)[-1] == "Tiny line."
 
 
 # --- judge_data ---------------------------------------------------------------------------
@@ -239,7 +241,7 @@ def test_sentences_split_and_filter_by_word_count():
 def movie_split():
     rng = np.random.default_rng(0)
     movie = movie_frame().assign(rating=rng.uniform(-4, 4, 600).round(2))
-    return data.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=0)
+    return data_movie.split_movie(movie, MOVIE_SHARES, threshold=1.0, seed=0)
 
 
 def other_domain(domain: str, n: int) -> pd.DataFrame:
@@ -256,7 +258,9 @@ def other_domain(domain: str, n: int) -> pd.DataFrame:
 
 def test_judge_data_uses_only_the_reserved_movie_split(movie_split):
     tweets, nyt = other_domain("tweets", 30), other_domain("nyt", 20)
-    frame = data.judge_data(movie_split, [tweets, nyt], neutral_band=0.5, test_fraction=0.2, seed=0)
+    frame = data_movie.judge_data(
+        movie_split, [tweets, nyt], neutral_band=0.5, test_fraction=0.2, seed=0
+    )
     judge_ids = set(movie_split.id[movie_split.split == "judge"])
     movie_rows = frame[frame.domain == "movie"]
     assert set(movie_rows.id) == judge_ids
@@ -270,8 +274,8 @@ def test_judge_data_uses_only_the_reserved_movie_split(movie_split):
 
 def test_judge_data_without_movie_keeps_only_its_test_rows(movie_split):
     tweets = other_domain("tweets", 30)
-    full = data.judge_data(movie_split, [tweets], 0.5, 0.2, seed=0)
-    test_only = data.judge_data(movie_split, [tweets], 0.5, 0.2, seed=0, use_movie=False)
+    full = data_movie.judge_data(movie_split, [tweets], 0.5, 0.2, seed=0)
+    test_only = data_movie.judge_data(movie_split, [tweets], 0.5, 0.2, seed=0, use_movie=False)
     movie_rows = test_only[test_only.domain == "movie"]
     assert (movie_rows.split == "test").all()
     assert set(movie_rows.id) == set(full.id[(full.domain == "movie") & (full.split == "test")])
@@ -281,4 +285,4 @@ def test_judge_data_without_movie_keeps_only_its_test_rows(movie_split):
 def test_judge_data_refuses_an_empty_test_split(movie_split):
     no_judge = movie_split[movie_split.split != "judge"]
     with pytest.raises(ValueError, match=r"movie test split is empty.*movie_splits\.judge"):
-        data.judge_data(no_judge, [other_domain("tweets", 10)], 0.5, 0.2, seed=0)
+        data_movie.judge_data(no_judge, [other_domain("tweets", 10)], 0.5, 0.2, seed=0)

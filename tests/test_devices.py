@@ -6,7 +6,7 @@ import multiprocessing as mp
 
 import pytest
 
-from lmlerp import devices
+from lmlerp.jobs import devices
 
 CTX = mp.get_context("fork")  # the claim needs no torch state; fork keeps the test fast
 

@@ -8,8 +8,10 @@ import pytest
 import torch
 from transformers.generation.logits_process import TopPLogitsWarper
 
-from lmlerp import checkpoints, generation
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.generate import combiners, nucleus, sampler
+from lmlerp.io import tokenizer as tok
+from lmlerp.train import pretrain
 
 ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
@@ -31,11 +33,11 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 def tiny(bpe, seed):
-    return checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed).eval()
+    return pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed).eval()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def draw(models, combine, bpe, **overrides):
         "seed": 1,
         "batch_size": 5,
     }
-    return generation.sample(models, combine, PROMPTS, bpe, **(settings | overrides))
+    return sampler.sample(models, combine, PROMPTS, bpe, **(settings | overrides))
 
 
 def texts(rows):
@@ -83,7 +85,7 @@ def texts(rows):
 )
 def test_top_p_filter_keeps_the_smallest_set_reaching_p(p, kept):
     logits = torch.tensor([0.5, 0.3, 0.2]).log()
-    filtered = generation.top_p_filter(logits, p)
+    filtered = nucleus.top_p_filter(logits, p)
     assert torch.isfinite(filtered).tolist() == [bool(k) for k in kept]
     torch.testing.assert_close(filtered[torch.isfinite(filtered)], logits[torch.tensor(kept) > 0])
 
@@ -91,7 +93,7 @@ def test_top_p_filter_keeps_the_smallest_set_reaching_p(p, kept):
 @pytest.mark.parametrize("p", [0.0, 1e-9, 0.1])
 def test_top_p_filter_always_keeps_the_top_token(p):
     logits = torch.tensor([[0.1, 3.0, -1.0, 2.9], [5.0, 0.0, 0.0, 0.0]])
-    assert torch.isfinite(generation.top_p_filter(logits, p)).tolist() == [
+    assert torch.isfinite(nucleus.top_p_filter(logits, p)).tolist() == [
         [False, True, False, False],
         [True, False, False, False],
     ]
@@ -100,7 +102,7 @@ def test_top_p_filter_always_keeps_the_top_token(p):
 def test_top_p_filter_breaks_ties_towards_lower_token_ids():
     logits = torch.zeros(2, 6)
     assert (
-        torch.isfinite(generation.top_p_filter(logits, 0.4)).tolist()
+        torch.isfinite(nucleus.top_p_filter(logits, 0.4)).tolist()
         == [[True, True, True, False, False, False]] * 2
     )
 
@@ -120,20 +122,20 @@ def test_top_p_filter_equals_a_full_stable_sort_even_with_ties(p, top_k):
     g = torch.Generator().manual_seed(0)
     logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
     logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
-    kept = torch.isfinite(generation.top_p_filter(logits, p, top_k=top_k))
+    kept = torch.isfinite(nucleus.top_p_filter(logits, p, top_k=top_k))
     assert torch.equal(kept, reference_top_p_keep(logits, p))
 
 
 def spy_on_full_sort(monkeypatch):
     """Record the rows that `_nucleus` sends to the full sort."""
     seen = []
-    full_sort = generation._sort_descending
+    full_sort = nucleus._sort_descending
 
     def spy(values):
         seen.append(values.clone())
         return full_sort(values)
 
-    monkeypatch.setattr(generation, "_sort_descending", spy)
+    monkeypatch.setattr(nucleus, "_sort_descending", spy)
     return seen
 
 
@@ -147,7 +149,7 @@ def test_top_k_prefilter_falls_back_to_the_full_sort_where_the_top_k_mass_is_sho
     top8 = logits.softmax(-1).sort(-1, descending=True).values[:, :8].sum(-1)
     assert ((top8 < 0.9) == torch.tensor([0, 0, 1, 0, 0, 1, 1], dtype=torch.bool)).all()
     seen = spy_on_full_sort(monkeypatch)
-    kept = torch.isfinite(generation.top_p_filter(logits, 0.9, top_k=8))
+    kept = torch.isfinite(nucleus.top_p_filter(logits, 0.9, top_k=8))
     assert torch.equal(kept, reference_top_p_keep(logits, 0.9))
     assert len(seen) == 1 and torch.equal(seen[0], logits.softmax(-1)[[2, 5, 6]])
     assert kept[[2, 5, 6]].sum(-1).min() > 8  # the nuclei of the flat rows exceed k
@@ -157,7 +159,7 @@ def test_top_k_prefilter_skips_the_full_sort_when_every_nucleus_fits(monkeypatch
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(64, 300, generator=g) * 6
     seen = spy_on_full_sort(monkeypatch)
-    kept = torch.isfinite(generation.top_p_filter(logits, 0.9, top_k=32))
+    kept = torch.isfinite(nucleus.top_p_filter(logits, 0.9, top_k=32))
     assert torch.equal(kept, reference_top_p_keep(logits, 0.9))
     assert seen == [] and kept.sum(-1).max() < 32
 
@@ -165,7 +167,7 @@ def test_top_k_prefilter_skips_the_full_sort_when_every_nucleus_fits(monkeypatch
 def test_top_k_prefilter_sends_a_tie_at_the_boundary_to_the_full_sort(monkeypatch):
     logits = torch.tensor([[0.4, 0.15, 0.15, 0.15, 0.15]]).log()  # 0.4 + 0.15 ≥ 0.5
     seen = spy_on_full_sort(monkeypatch)
-    kept = torch.isfinite(generation.top_p_filter(logits, 0.5, top_k=3))
+    kept = torch.isfinite(nucleus.top_p_filter(logits, 0.5, top_k=3))
     assert kept.tolist() == [[True, True, False, False, False]]  # lowest id among the ties
     assert len(seen) == 1  # 3 tokens tie with τ but only 1 fits: not decidable from the top 3
 
@@ -174,7 +176,7 @@ def test_top_p_filter_agrees_with_hf_top_p_warper_on_random_logits():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(64, 500, generator=g) * 3  # (B, V), no ties
     for p in [0.05, 0.3, 0.5, 0.9, 0.99]:
-        ours = generation.top_p_filter(logits, p)
+        ours = nucleus.top_p_filter(logits, p)
         theirs = TopPLogitsWarper(top_p=p)(None, logits.clone())
         assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs)), p
 
@@ -182,17 +184,17 @@ def test_top_p_filter_agrees_with_hf_top_p_warper_on_random_logits():
 @pytest.fixture
 def fixed_point_sums(monkeypatch):
     """The running sums CUDA uses (int64 fixed point), on the CPU."""
-    running_sum = generation._running_sum
+    running_sum = nucleus._running_sum
     monkeypatch.setattr(
-        generation, "_running_sum", lambda values: running_sum(values, fixed_point=True)
+        nucleus, "_running_sum", lambda values: running_sum(values, fixed_point=True)
     )
 
 
 def test_fixed_point_running_sums_match_float64_to_their_resolution():
     values = torch.rand(8, 1000, generator=torch.Generator().manual_seed(0)).softmax(-1)
-    fixed = generation._running_sum(values, fixed_point=True)
+    fixed = nucleus._running_sum(values, fixed_point=True)
     assert fixed.dtype == torch.float64
-    assert (fixed - values.double().cumsum(-1)).abs().max() < 1000 / generation.FIXED_POINT
+    assert (fixed - values.double().cumsum(-1)).abs().max() < 1000 / nucleus.FIXED_POINT
 
 
 @pytest.mark.parametrize("top_k", [0, 12])
@@ -201,13 +203,13 @@ def test_top_p_filter_with_cuda_running_sums_equals_a_full_stable_sort(fixed_poi
     g = torch.Generator().manual_seed(0)
     logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
     logits[:, 10:20] = 1.0
-    kept = torch.isfinite(generation.top_p_filter(logits, p, top_k=top_k))
+    kept = torch.isfinite(nucleus.top_p_filter(logits, p, top_k=top_k))
     assert torch.equal(kept, reference_top_p_keep(logits, p))
 
 
 def test_top_p_filter_rejects_p_outside_unit_interval():
     with pytest.raises(ValueError, match="top-p"):
-        generation.top_p_filter(torch.zeros(3), 1.5)
+        nucleus.top_p_filter(torch.zeros(3), 1.5)
 
 
 @pytest.mark.parametrize("running_sums", ["float", "fixed_point"])
@@ -217,15 +219,15 @@ def test_next_token_draws_follow_the_renormalised_nucleus(top_p, top_k, running_
         request.getfixturevalue("fixed_point_sums")
     logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, NEG_INF])
     probs = logits.softmax(-1)
-    nucleus = probs.cumsum(-1) - probs < (top_p or 1.0)  # sorted already: the mass before
-    nucleus[-1] = False  # probability zero
-    expected = torch.where(nucleus, probs, 0.0)
+    kept = probs.cumsum(-1) - probs < (top_p or 1.0)  # sorted already: the mass before
+    kept[-1] = False  # probability zero
+    expected = torch.where(kept, probs, 0.0)
     expected /= expected.sum()
     n = 20_000
     g = torch.Generator().manual_seed(0)
-    tokens = generation.next_token(logits.expand(n, -1), top_p, g, top_k=top_k)
+    tokens = nucleus.next_token(logits.expand(n, -1), top_p, g, top_k=top_k)
     observed = torch.bincount(tokens, minlength=len(logits)).double() / n
-    assert (observed[~nucleus] == 0).all()
+    assert (observed[~kept] == 0).all()
     assert (observed - expected).abs().max() < 0.01  # 3 standard errors at p ≈ 0.3
 
 
@@ -234,8 +236,8 @@ def test_next_token_draws_only_from_top_p_filter_nucleus_even_with_ties(p):
     g = torch.Generator().manual_seed(0)
     logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
     logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
-    tokens = generation.next_token(logits.repeat(20, 1), p, g)
-    inside = torch.isfinite(generation.top_p_filter(logits, p)).repeat(20, 1)
+    tokens = nucleus.next_token(logits.repeat(20, 1), p, g)
+    inside = torch.isfinite(nucleus.top_p_filter(logits, p)).repeat(20, 1)
     assert inside.gather(-1, tokens[:, None]).all()
 
 
@@ -244,9 +246,9 @@ def test_next_token_draws_only_from_top_p_filter_nucleus_even_with_ties(p):
 
 def greedy_pair(model, input_ids, attention_mask, eos: int, **options):
     """(our greedy continuation, HF `generate`'s) of the same left-padded batch, 12 tokens."""
-    ours = generation.decode(
+    ours = sampler.decode(
         [model],
-        generation.plain,
+        combiners.plain,
         input_ids,
         attention_mask,
         max_new_tokens=12,
@@ -272,7 +274,7 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
     model = copy.deepcopy(sharp)
     with torch.no_grad():
         model.transformer.wte.weight[eos] *= eos_gain  # a larger EOS logit ends some rows early
-    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
     assert attention_mask.sum(-1).unique().numel() == len(PROMPTS)  # lengths all differ
     ours, theirs = greedy_pair(model, input_ids, attention_mask, eos)
     assert torch.equal(ours, theirs)
@@ -286,14 +288,14 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
 def test_compiled_greedy_decode_on_cuda_equals_hf_generate(sharp, bpe):
     model = copy.deepcopy(sharp).cuda()
     eos = bpe.eos_token_id
-    input_ids, attention_mask = generation.left_pad(generation.encode_prompts(PROMPTS, bpe), eos)
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
     ours, theirs = greedy_pair(model, input_ids.cuda(), attention_mask.cuda(), eos, compile=True)
     assert torch.equal(ours, theirs)
 
 
 def test_greedy_output_does_not_depend_on_batch_size(sharp, bpe):
     runs = [
-        draw([sharp], generation.plain, bpe, greedy=True, top_p=None, batch_size=b)
+        draw([sharp], combiners.plain, bpe, greedy=True, top_p=None, batch_size=b)
         for b in (1, 3, len(PROMPTS) * 3)
     ]
     tokens = [[r["token_ids"] for r in rows] for rows in runs]
@@ -304,17 +306,17 @@ def test_greedy_output_does_not_depend_on_batch_size(sharp, bpe):
 
 
 def test_same_seed_same_texts_other_seed_other_texts(model, bpe):
-    first = draw([model], generation.plain, bpe, seed=7)
-    assert texts(first) == texts(draw([model], generation.plain, bpe, seed=7))
-    assert texts(first) != texts(draw([model], generation.plain, bpe, seed=8))
+    first = draw([model], combiners.plain, bpe, seed=7)
+    assert texts(first) == texts(draw([model], combiners.plain, bpe, seed=7))
+    assert texts(first) != texts(draw([model], combiners.plain, bpe, seed=8))
     assert len({r["continuation"] for r in first}) > len(PROMPTS)  # samples of a prompt differ
 
 
 def test_the_top_k_prefilter_changes_no_text(sharp, bpe, monkeypatch):
     seen = spy_on_full_sort(monkeypatch)
-    prefiltered = draw([sharp], generation.plain, bpe, top_k=100)
+    prefiltered = draw([sharp], combiners.plain, bpe, top_k=100)
     fast_only = sum(len(v) for v in seen)
-    assert texts(prefiltered) == texts(draw([sharp], generation.plain, bpe, top_k=0))
+    assert texts(prefiltered) == texts(draw([sharp], combiners.plain, bpe, top_k=0))
     assert fast_only < sum(len(v) for v in seen) - fast_only  # the prefilter did decide rows
 
 
@@ -365,23 +367,23 @@ def test_dexperts_combines_logits_as_in_the_paper():
     z_pos = torch.tensor([[1.0, 2.0, 3.0]])
     z_neg = torch.tensor([[3.0, 1.0, 0.0]])
     torch.testing.assert_close(
-        generation.dexperts(2.0)([z0, z_pos, z_neg]), z0 + 2.0 * (z_pos - z_neg)
+        combiners.dexperts(2.0)([z0, z_pos, z_neg]), z0 + 2.0 * (z_pos - z_neg)
     )
-    filtered = generation.dexperts(2.0, filter_p=0.8)([z0, z_pos, z_neg])
+    filtered = combiners.dexperts(2.0, filter_p=0.8)([z0, z_pos, z_neg])
     torch.testing.assert_close(filtered[:, :2], z0[:, :2] + 2.0 * torch.tensor([[-2.0, 1.0]]))
     assert filtered[0, 2] == NEG_INF  # outside the base's nucleus, whatever the experts say
 
 
 def test_dexperts_needs_three_models():
     with pytest.raises(ValueError, match="3 models"):
-        generation.dexperts(1.0)([torch.zeros(1, 3)])
+        combiners.dexperts(1.0)([torch.zeros(1, 3)])
 
 
 def test_dexperts_with_alpha_zero_samples_like_the_base_model(model, bpe):
     experts = [tiny(bpe, seed=1), tiny(bpe, seed=2)]
-    ensemble = draw([model, *experts], generation.dexperts(0.0), bpe)
-    assert texts(ensemble) == texts(draw([model], generation.plain, bpe))
-    shifted = draw([model, *experts], generation.dexperts(5.0), bpe)
+    ensemble = draw([model, *experts], combiners.dexperts(0.0), bpe)
+    assert texts(ensemble) == texts(draw([model], combiners.plain, bpe))
+    shifted = draw([model, *experts], combiners.dexperts(5.0), bpe)
     assert texts(shifted) != texts(ensemble)
 
 
@@ -390,9 +392,9 @@ def test_dexperts_with_alpha_zero_samples_like_the_base_model(model, bpe):
 
 def test_generate_table_has_one_row_per_sample_with_prompt_ids(model, bpe):
     prompts = pd.DataFrame({"prompt_id": ["p-a", "p-b"], "text": PROMPTS[:2], "kind": "x"})
-    table = generation.generate_table(
+    table = sampler.generate_table(
         [model],
-        generation.plain,
+        combiners.plain,
         prompts,
         bpe,
         samples_per_prompt=3,
@@ -401,7 +403,7 @@ def test_generate_table_has_one_row_per_sample_with_prompt_ids(model, bpe):
         seed=0,
         batch_size=4,
     )
-    assert list(table.columns) == generation.TABLE_COLUMNS
+    assert list(table.columns) == sampler.TABLE_COLUMNS
     assert table.prompt_id.tolist() == ["p-a"] * 3 + ["p-b"] * 3
     assert table.sample_id.tolist() == [0, 1, 2] * 2
     assert table.prompt.tolist() == [PROMPTS[0]] * 3 + [PROMPTS[1]] * 3
@@ -410,17 +412,15 @@ def test_generate_table_has_one_row_per_sample_with_prompt_ids(model, bpe):
 
 def test_generate_table_names_missing_columns(model, bpe):
     with pytest.raises(ValueError, match="prompt_id"):
-        generation.generate_table(
-            [model], generation.plain, pd.DataFrame({"text": ["a"]}), bpe, **{}
-        )
+        sampler.generate_table([model], combiners.plain, pd.DataFrame({"text": ["a"]}), bpe, **{})
 
 
 def test_sample_fails_early_on_mismatched_vocabularies(model, bpe):
-    other = checkpoints.gpt2(len(bpe) + 1, bpe.eos_token_id, ARCH, 0)
+    other = pretrain.gpt2(len(bpe) + 1, bpe.eos_token_id, ARCH, 0)
     with pytest.raises(ValueError, match="vocabulary"):
-        draw([model, other, model], generation.dexperts(1.0), bpe)
+        draw([model, other, model], combiners.dexperts(1.0), bpe)
 
 
 def test_sample_fails_early_when_positions_run_out(model, bpe):
     with pytest.raises(ValueError, match="64 positions"):
-        draw([model], generation.plain, bpe, max_new_tokens=60)
+        draw([model], combiners.plain, bpe, max_new_tokens=60)

@@ -13,8 +13,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from lmlerp import checkpoints, hub
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.data import hub
+from lmlerp.io import checkpoints
+from lmlerp.train import pretrain
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ARCH = {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 32}
@@ -23,8 +25,8 @@ ARCH = {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 32}
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A tiny GPT-2 `save_pretrained` directory, as a hub repository holds it."""
-    bpe = tok.train(["a small corpus of words for a tiny tokenizer"] * 20, 300, 2)
-    model = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0)
+    bpe = bpe_training.train(["a small corpus of words for a tiny tokenizer"] * 20, 300, 2)
+    model = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0)
     out = tmp_path_factory.mktemp("repo") / "tiny-gpt2"
     checkpoints.save(model, bpe, out)
     return out
@@ -51,7 +53,7 @@ def fetch_in_subprocess(
 ) -> subprocess.CompletedProcess:
     """`hub.fetch` in a fresh interpreter: HF_HOME and HF_HUB_OFFLINE read as users set them."""
     code = (
-        "import json, sys; from lmlerp import hub; "
+        "import json, sys; from lmlerp.data import hub; "
         "hub.fetch(json.loads(sys.argv[1]), sys.argv[2], **json.loads(sys.argv[3]))"
     )
     env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}

@@ -8,7 +8,8 @@ import pytest
 from safetensors.numpy import load_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from lmlerp.judge import LABELS, SentimentJudge, rating_to_label, train
+from lmlerp.data.movie import rating_to_label
+from lmlerp.score.sentiment_judge import LABELS, SentimentJudge, train
 
 WORDS = {
     0: ["bad", "awful", "terrible", "boring", "dreadful"],
@@ -145,7 +146,7 @@ def test_load_names_unsupported_settings(judge, tmp_path):
 def test_evaluate_scores_held_out_rows_and_polar_test_sentences(judge):
     import pandas as pd
 
-    from lmlerp.judge import evaluate
+    from lmlerp.score.sentiment_judge import evaluate
 
     judge_table = pd.DataFrame(
         {

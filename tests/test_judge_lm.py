@@ -13,7 +13,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from lmlerp import judge_lm
+from lmlerp.score import judge_lm
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 32, 2, 2, 1, 64
 # Byte-level BPE as llama.cpp stores it ("Ġ" is the space byte): specials, letters, two merges.

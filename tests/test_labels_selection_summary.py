@@ -2,11 +2,14 @@
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lmlerp import labels, selection, summary
+from lmlerp.report import summary as summary_mod
+from lmlerp.space import labels
+from lmlerp.train import selection
 
 # --- labels -------------------------------------------------------------------------------
 
@@ -99,23 +102,41 @@ def write_benchmark(path, seconds: list[float]) -> str:
     return str(path)
 
 
-def test_stage_timings_sums_the_last_run_per_rule(tmp_path):
-    bench = tmp_path / "benchmarks"
-    paths = [
-        write_benchmark(bench / "finetune" / "pos" / "lr0.001.tsv", [3.0, 4.25]),  # last row
-        write_benchmark(bench / "finetune" / "neg" / "lr0.001.tsv", [1.5]),
-        write_benchmark(bench / "pretrain" / "theta0.tsv", [10.126]),
-        str(bench / "judge" / "missing.tsv"),
-    ]
-    timings = summary.stage_timings(paths)
+PATTERNS = {
+    "finetune": "benchmarks/finetune/{sentiment}/{candidate}.tsv",
+    "pretrain": "benchmarks/pretrain/{model}.tsv",
+    "train_judge": "benchmarks/train_judge/judge.tsv",
+}
+
+
+def test_stage_timings_sums_the_last_run_per_rule(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_benchmark(Path("benchmarks/finetune/pos/lr0.001.tsv"), [3.0, 4.25])  # last row
+    write_benchmark(Path("benchmarks/finetune/neg/lr0.001.tsv"), [1.5])
+    write_benchmark(Path("benchmarks/pretrain/theta0.tsv"), [10.126])
+    timings = summary_mod.stage_timings(PATTERNS, {})  # train_judge: no file, not counted
     assert timings == {"finetune": 5.75, "pretrain": 10.13, "total_job_seconds": 15.88}
     assert list(timings)[-1] == "total_job_seconds"
 
 
-def test_stage_timings_of_no_files_is_zero(tmp_path):
-    assert summary.stage_timings([str(tmp_path / "benchmarks" / "x" / "y.tsv")]) == {
-        "total_job_seconds": 0.0
+def test_stage_timings_skip_jobs_the_config_no_longer_has(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_benchmark(Path("benchmarks/finetune/pos/lr0.001.tsv"), [2.0])
+    write_benchmark(Path("benchmarks/finetune/pos/lr0.5.tsv"), [100.0])  # a candidate removed
+    write_benchmark(Path("benchmarks/pretrain/theta0.tsv"), [7.0])
+    write_benchmark(Path("benchmarks/pretrain/theta_c4.tsv"), [3.0])  # the inline constraint
+    constraints = {"candidate": r"lr0\.001", "sentiment": "pos|neg"}
+    patterns = {**PATTERNS, "pretrain": "benchmarks/pretrain/{model,theta0}.tsv"}
+    assert summary_mod.stage_timings(patterns, constraints) == {
+        "finetune": 2.0,
+        "pretrain": 7.0,
+        "total_job_seconds": 9.0,
     }
+
+
+def test_stage_timings_of_no_files_is_zero(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert summary_mod.stage_timings(PATTERNS, {}) == {"total_job_seconds": 0.0}
 
 
 def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
@@ -133,7 +154,7 @@ def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
     neg = pos.assign(selected=[True, False], nll_neg_val=[2.5, 2.7])
     pos.to_csv(tmp_path / "pos.tsv", sep="\t", index=False)
     neg.to_csv(tmp_path / "neg.tsv", sep="\t", index=False)
-    out = summary.models(
+    out = summary_mod.models(
         [str(tmp_path / "theta0.json"), str(tmp_path / "theta_c4.json")],
         [str(tmp_path / "pos.tsv"), str(tmp_path / "neg.tsv")],
         ["theta0", "theta_c4"],

@@ -8,8 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from lmlerp import checkpoints, metrics, training
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.score import perplexity
+from lmlerp.score import text as text_scores
+from lmlerp.space import norms
+from lmlerp.train import batches as lm_batches
+from lmlerp.train import loss as lm_loss
+from lmlerp.train import pretrain
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 VERBS = ["was", "seemed", "felt", "became", "remained"]
@@ -30,12 +35,12 @@ CONTINUATIONS = [
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 @pytest.fixture(scope="module")
 def model(bpe):
-    return checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).eval()
+    return pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).eval()
 
 
 # --- distinct-n -----------------------------------------------------------------------------
@@ -55,14 +60,14 @@ def model(bpe):
     ],
 )
 def test_distinct_n_by_hand(n, expected):
-    assert metrics.distinct_n(["a b a b", "a b c"], n) == pytest.approx(expected, abs=0)
+    assert text_scores.distinct_n(["a b a b", "a b c"], n) == pytest.approx(expected, abs=0)
 
 
 def test_distinct_n_without_ngrams_is_nan_and_n_must_be_positive():
-    assert math.isnan(metrics.distinct_n(["a b a b", "a b c"], 5))
-    assert math.isnan(metrics.distinct_n([], 1))
+    assert math.isnan(text_scores.distinct_n(["a b a b", "a b c"], 5))
+    assert math.isnan(text_scores.distinct_n([], 1))
     with pytest.raises(ValueError, match="n must be"):
-        metrics.distinct_n(["a"], 0)
+        text_scores.distinct_n(["a"], 0)
 
 
 def test_distinct_by_prompt_averages_over_prompts_not_samples():
@@ -73,10 +78,10 @@ def test_distinct_by_prompt_averages_over_prompts_not_samples():
             "continuation": ["a b a b", "a b c", "a a", "a", "a", "x"],
         }
     )
-    assert metrics.distinct_by_prompt(frame, 1) == pytest.approx((3 / 7 + 1 / 4 + 1) / 3)
+    assert text_scores.distinct_by_prompt(frame, 1) == pytest.approx((3 / 7 + 1 / 4 + 1) / 3)
     # bigrams: prompt 0 → 3/5, prompt 1 → {aa} 1/1, prompt 2 → nan, left out
-    assert metrics.distinct_by_prompt(frame, 2) == pytest.approx((3 / 5 + 1) / 2)
-    assert math.isnan(metrics.distinct_by_prompt(frame, 9))
+    assert text_scores.distinct_by_prompt(frame, 2) == pytest.approx((3 / 5 + 1) / 2)
+    assert math.isnan(text_scores.distinct_by_prompt(frame, 9))
 
 
 # --- conditional perplexity -----------------------------------------------------------------
@@ -94,7 +99,7 @@ def reference_perplexity(model, bpe, prompt: str, continuation: str) -> float:
 
 
 def test_conditional_perplexity_equals_one_text_at_a_time_reference(model, bpe):
-    got = metrics.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=4)
+    got = perplexity.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=4)
     expected = [
         reference_perplexity(model, bpe, p, c) for p, c in zip(PROMPTS, CONTINUATIONS, strict=True)
     ]
@@ -105,7 +110,7 @@ def test_conditional_perplexity_does_not_depend_on_batch_size(model, bpe):
     lengths = [len(bpe.encode(p + c)) for p, c in zip(PROMPTS, CONTINUATIONS, strict=True)]
     assert len(set(lengths)) > 3  # batches do pad
     runs = [
-        metrics.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=b)
+        perplexity.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=b)
         for b in (1, 3, len(PROMPTS))
     ]
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
@@ -113,9 +118,11 @@ def test_conditional_perplexity_does_not_depend_on_batch_size(model, bpe):
 
 
 def test_padding_never_counts(model, bpe):
-    short = metrics.conditional_perplexity(model, bpe, ["The plot"], [" seemed slow"], batch_size=1)
+    short = perplexity.conditional_perplexity(
+        model, bpe, ["The plot"], [" seemed slow"], batch_size=1
+    )
     long_text = " was slow" * 10
-    both = metrics.conditional_perplexity(
+    both = perplexity.conditional_perplexity(
         model, bpe, ["The plot", "A story"], [" seemed slow", long_text], batch_size=2
     )
     np.testing.assert_allclose(both[0], short[0], rtol=1e-5)
@@ -123,7 +130,7 @@ def test_padding_never_counts(model, bpe):
 
 def test_only_the_continuation_is_scored_but_the_prompt_conditions_it(model, bpe):
     continuation = " was wonderful today."
-    a, b = metrics.conditional_perplexity(
+    a, b = perplexity.conditional_perplexity(
         model, bpe, ["The movie", "Our critic felt"], [continuation] * 2, batch_size=2
     )
     assert a != pytest.approx(b, rel=1e-3)  # the prompt is context
@@ -136,45 +143,45 @@ def test_only_the_continuation_is_scored_but_the_prompt_conditions_it(model, bpe
 def test_prompt_and_continuation_are_tokenized_separately(model, bpe):
     # The joined string may tokenize differently; the value follows the separate encodings.
     prompt, continuation = "The mov", "ie was slow"
-    got = metrics.conditional_perplexity(model, bpe, [prompt], [continuation], batch_size=1)
+    got = perplexity.conditional_perplexity(model, bpe, [prompt], [continuation], batch_size=1)
     assert got[0] == pytest.approx(reference_perplexity(model, bpe, prompt, continuation), 1e-5)
 
 
 def test_start_token_choice(model, bpe):
     args = (model, bpe, ["The movie"], [" was slow"])
-    with_eos = metrics.conditional_perplexity(*args, batch_size=1, bos=bpe.eos_token_id)
-    default = metrics.conditional_perplexity(*args, batch_size=1)
-    without = metrics.conditional_perplexity(*args, batch_size=1, bos=False)
+    with_eos = perplexity.conditional_perplexity(*args, batch_size=1, bos=bpe.eos_token_id)
+    default = perplexity.conditional_perplexity(*args, batch_size=1)
+    without = perplexity.conditional_perplexity(*args, batch_size=1, bos=False)
     assert with_eos[0] == default[0]  # this tokenizer's BOS is its EOS
     assert without[0] != pytest.approx(default[0], rel=1e-4)
 
 
 def test_empty_continuation_is_nan_and_missing_context_is_an_error(model, bpe):
-    got = metrics.conditional_perplexity(
+    got = perplexity.conditional_perplexity(
         model, bpe, ["The movie", "A story"], ["", " was slow"], batch_size=2
     )
     assert math.isnan(got[0]) and np.isfinite(got[1])
     with pytest.raises(ValueError, match="text 0: empty prompt"):
-        metrics.conditional_perplexity(model, bpe, [""], [" slow"], batch_size=1, bos=False)
+        perplexity.conditional_perplexity(model, bpe, [""], [" slow"], batch_size=1, bos=False)
     with pytest.raises(ValueError, match="dtype 'float16' is not one of"):
-        metrics.conditional_perplexity(model, bpe, ["a"], ["b"], batch_size=1, dtype="float16")
+        perplexity.conditional_perplexity(model, bpe, ["a"], ["b"], batch_size=1, dtype="float16")
     with pytest.raises(ValueError, match="1 prompts but 2"):
-        metrics.conditional_perplexity(model, bpe, ["a"], ["b", "c"], batch_size=1)
+        perplexity.conditional_perplexity(model, bpe, ["a"], ["b", "c"], batch_size=1)
     with pytest.raises(ValueError, match=r"text 0: .* exceed the context of 64"):
-        metrics.conditional_perplexity(model, bpe, ["The"], [" slow" * 70], batch_size=1)
+        perplexity.conditional_perplexity(model, bpe, ["The"], [" slow" * 70], batch_size=1)
 
 
 def test_bfloat16_autocast_stays_close_to_float32(model, bpe):
-    fp32 = metrics.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=3)
-    bf16 = metrics.conditional_perplexity(
+    fp32 = perplexity.conditional_perplexity(model, bpe, PROMPTS, CONTINUATIONS, batch_size=3)
+    bf16 = perplexity.conditional_perplexity(
         model, bpe, PROMPTS, CONTINUATIONS, batch_size=3, dtype="bfloat16"
     )
     np.testing.assert_allclose(bf16, fp32, rtol=0.05)
 
 
 def test_mean_perplexity_leaves_out_empty_continuations_only():
-    assert metrics.mean_perplexity([2.0, math.nan, 4.0, 1e6]) == pytest.approx((2 + 4 + 1e6) / 3)
-    assert math.isnan(metrics.mean_perplexity([math.nan]))
+    assert perplexity.mean_perplexity([2.0, math.nan, 4.0, 1e6]) == pytest.approx((2 + 4 + 1e6) / 3)
+    assert math.isnan(perplexity.mean_perplexity([math.nan]))
 
 
 # --- grammar (real Harper 0.2.0 outputs) ----------------------------------------------------
@@ -182,7 +189,7 @@ def test_mean_perplexity_leaves_out_empty_continuations_only():
 
 def test_harper_lint_kinds_of_hand_written_sentences():
     texts = ["This is a good sentence.", "I has a apple.", "The moive was terible."]
-    assert metrics.lint_kinds(texts) == [
+    assert text_scores.lint_kinds(texts) == [
         [],
         ["Agreement", "Miscellaneous"],
         ["Spelling", "Spelling"],
@@ -207,15 +214,15 @@ def test_harper_lint_kinds_of_hand_written_sentences():
     ],
 )
 def test_grammar_ok_ignores_style_lints_only(text, ok):
-    assert metrics.grammar_ok([text]).tolist() == [ok]
+    assert text_scores.grammar_ok([text]).tolist() == [ok]
 
 
 def test_grammar_score_is_the_share_of_clean_texts():
     texts = ["This is a good sentence.", "I has a apple.", "The moive was terible.", "Fine."]
-    assert metrics.grammar_score(texts) == pytest.approx(2 / 4)
-    assert metrics.grammar_score(texts, exclude=metrics.STYLE_KINDS | {"Spelling"}) == 3 / 4
-    assert metrics.grammar_ok(texts).dtype == bool
-    assert math.isnan(metrics.grammar_score([]))
+    assert text_scores.grammar_score(texts) == pytest.approx(2 / 4)
+    assert text_scores.grammar_score(texts, exclude=text_scores.STYLE_KINDS | {"Spelling"}) == 3 / 4
+    assert text_scores.grammar_ok(texts).dtype == bool
+    assert math.isnan(text_scores.grammar_score([]))
 
 
 # --- next-token probabilities, sentence NLL ------------------------------------------------
@@ -223,7 +230,7 @@ def test_grammar_score_is_the_share_of_clean_texts():
 
 def test_next_token_probabilities_are_the_softmax_at_the_last_prompt_position(model, bpe):
     words = ["wonderful", "boring", "charming", "dreadful", "zzz"]
-    probs, n_tokens = metrics.next_token_probabilities(model, bpe, "The movie was", words)
+    probs, n_tokens = perplexity.next_token_probabilities(model, bpe, "The movie was", words)
     ids = [bpe.eos_token_id, *bpe.encode("The movie was")]
     with torch.no_grad():
         softmax = model(input_ids=torch.tensor([ids])).logits[0, -1].softmax(-1)
@@ -242,12 +249,11 @@ def test_sentence_nll_is_the_loss_of_eos_sentence_eos(model, bpe):
     ids = torch.tensor([[bpe.eos_token_id, *bpe.encode(sentence), bpe.eos_token_id]])
     with torch.no_grad():
         expected = model(input_ids=ids, labels=ids).loss.item()
-    got = metrics.sentence_nll(model, bpe, [sentence], batch_size=4)
+    got = lm_loss.sentence_nll(model, bpe, [sentence], batch_size=4)
     assert got == pytest.approx(expected, rel=1e-5)
-    several = metrics.sentence_nll(model, bpe, TEXTS[:7], batch_size=3)
-    assert several == pytest.approx(
-        training.sentence_nll(model, training.encode_sentences(bpe, TEXTS[:7]), 0, 64), rel=1e-6
-    )
+    several = lm_loss.sentence_nll(model, bpe, TEXTS[:7], batch_size=3)
+    batch = lm_batches.pad(lm_batches.encode_sentences(bpe, TEXTS[:7]), 0, 64)
+    assert several == pytest.approx(lm_loss.mean_nll(model, iter([batch])), rel=1e-6)
 
 
 # --- weight-difference norms ---------------------------------------------------------------
@@ -266,7 +272,7 @@ def test_weight_difference_norms_by_hand():
         "transformer.h.10.ln_1.bias": torch.tensor([1.0, 2.0]),  # 0
         "transformer.h.0.attn.mask": torch.zeros(2, dtype=torch.bool),
     }
-    frame = metrics.weight_difference_norms(a, b)
+    frame = norms.weight_difference_norms(a, b)
     assert frame.to_dict("list") == {
         "tensor": list(a)[:3],
         "layer": [-1, 3, 10],
@@ -276,20 +282,20 @@ def test_weight_difference_norms_by_hand():
 
 
 def test_weight_difference_norms_of_real_gpt2s_name_every_tensor(bpe):
-    first = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).state_dict()
-    second = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=1).state_dict()
-    frame = metrics.weight_difference_norms(first, second)
+    first = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).state_dict()
+    second = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=1).state_dict()
+    frame = norms.weight_difference_norms(first, second)
     assert list(frame.tensor) == list(first)
     assert set(frame.layer) == {-1, 0, 1}
     weights = frame.tensor.str.endswith("weight") & ~frame.tensor.str.contains("ln_")
     assert (frame.value[weights] > 0).all()
     assert (frame.value[~weights] == 0).all()  # biases and layer norms start equal
-    assert metrics.weight_difference_norms(first, first).value.eq(0).all()
+    assert norms.weight_difference_norms(first, first).value.eq(0).all()
 
 
 def test_weight_difference_norms_name_the_mismatch():
     a = {"transformer.h.0.mlp.c_fc.weight": torch.zeros(2, 3)}
     with pytest.raises(ValueError, match=r"transformer\.h\.0\.mlp\.c_fc\.weight.*\(2, 3\) vs"):
-        metrics.weight_difference_norms(a, {"transformer.h.0.mlp.c_fc.weight": torch.zeros(3, 2)})
+        norms.weight_difference_norms(a, {"transformer.h.0.mlp.c_fc.weight": torch.zeros(3, 2)})
     with pytest.raises(ValueError, match=r"lm_head\.weight"):
-        metrics.weight_difference_norms(a, {**a, "lm_head.weight": torch.zeros(1)})
+        norms.weight_difference_norms(a, {**a, "lm_head.weight": torch.zeros(1)})

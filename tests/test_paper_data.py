@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from lmlerp import paper_data
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.data import paper as paper_data
 
 
 def write_lines(path, records, compress=False):
@@ -67,7 +67,7 @@ def test_a_corrupt_json_line_is_named_by_file_and_line(tmp_path):
 
 
 def test_dexperts_prompts_are_sampled_verbatim_with_fixed_prompts(tmp_path):
-    bpe = tok.train(["the movie was good and the film was bad"] * 20, 300, 2)
+    bpe = bpe_training.train(["the movie was good and the film was bad"] * 20, 300, 2)
     files = {}
     for kind in paper_data.PROMPT_KINDS:
         files[kind] = tmp_path / f"{kind}_prompts.jsonl"

@@ -8,10 +8,15 @@ import shutil
 import pytest
 import torch
 
-from lmlerp import checkpoints, merge, paths
-from lmlerp import tokenizer as tok
-from lmlerp.merge import Recipe, combine
-from lmlerp.paths import FAMILIES, decorrelated, g1, g2, g3
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.space import merge, paths
+from lmlerp.space import recipes as point_recipes
+from lmlerp.space.merge import combine
+from lmlerp.space.paths import FAMILIES, decorrelated, g1, g2, g3
+from lmlerp.space.recipes import Recipe
+from lmlerp.train import pretrain
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
@@ -24,7 +29,7 @@ PAPER_AXIS = [i / 2.5 for i in range(-10, 11)]
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, 300, 1)
+    return bpe_training.train(TEXTS, 300, 1)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def base_dirs(bpe, tmp_path_factory):
     root = tmp_path_factory.mktemp("bases")
     dirs = {}
     for seed, name in enumerate(NAMES):
-        model = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed)
+        model = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed)
         checkpoints.save(model, bpe, root / name)
         dirs[name] = root / name
     return dirs
@@ -218,29 +223,31 @@ def test_empty_grid_unknown_family_and_wrong_coordinates_are_refused():
 
 
 def test_check_compatible_accepts_matching_bases(base_dirs):
-    merge.check_compatible(base_dirs)
+    point_recipes.check_compatible(base_dirs)
 
 
 def test_check_compatible_names_a_different_width(bpe, base_dirs, tmp_path):
-    narrow = checkpoints.gpt2(len(bpe), bpe.eos_token_id, {**ARCH, "n_embd": 16}, 0)
+    narrow = pretrain.gpt2(len(bpe), bpe.eos_token_id, {**ARCH, "n_embd": 16}, 0)
     checkpoints.save(narrow, bpe, tmp_path / "narrow")
     with pytest.raises(ValueError, match=r"'theta0'.*'narrow'.*n_embd.*32.*16"):
-        merge.check_compatible({"theta0": base_dirs["theta0"], "narrow": tmp_path / "narrow"})
+        point_recipes.check_compatible(
+            {"theta0": base_dirs["theta0"], "narrow": tmp_path / "narrow"}
+        )
 
 
 def test_check_compatible_names_a_different_tokenizer(bpe, base_dirs, tmp_path):
-    other = tok.train([t.upper() for t in TEXTS], 300, 1)
-    model = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, 0)  # same config.json
+    other = bpe_training.train([t.upper() for t in TEXTS], 300, 1)
+    model = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, 0)  # same config.json
     checkpoints.save(model, other, tmp_path / "other")
     with pytest.raises(ValueError, match=r"'theta0'.*'other'.*tokenizer"):
-        merge.check_compatible({"theta0": base_dirs["theta0"], "other": tmp_path / "other"})
+        point_recipes.check_compatible({"theta0": base_dirs["theta0"], "other": tmp_path / "other"})
 
 
 def test_recipe_round_trip_is_exact(base_dirs, tmp_path):
     point = paths.points("g3", {"alpha": [0.1 + 0.2], "beta": [1 / 3]})[0]
     recipe = Recipe.build(point, base_dirs)
     assert list(recipe.bases) == ["theta0", "theta_pos", "theta_neg"]
-    assert recipe.bases["theta0"]["sha256"] == merge.weights_sha256(base_dirs["theta0"])
+    assert recipe.bases["theta0"]["sha256"] == point_recipes.weights_sha256(base_dirs["theta0"])
     recipe.write(tmp_path / "recipe.json")
     again = Recipe.read(tmp_path / "recipe.json")
     assert again == recipe
@@ -269,7 +276,7 @@ def test_verify_names_the_base_whose_weights_changed(bpe, base_dirs, tmp_path):
         shutil.copytree(base_dirs[name], directory)
     recipe = Recipe.build(paths.points("g1", {"alpha": [0.5]})[0], dirs)
     recipe.verify()
-    replacement = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=99)
+    replacement = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=99)
     checkpoints.save(replacement, bpe, dirs["theta_neg"])
     with pytest.raises(ValueError, match=r"'theta_neg'.*changed"):
         recipe.verify()
@@ -277,7 +284,7 @@ def test_verify_names_the_base_whose_weights_changed(bpe, base_dirs, tmp_path):
 
 def test_materialize_writes_a_loadable_checkpoint_equal_to_combine(base_dirs, bases, tmp_path):
     recipe = Recipe.build(paths.points("g3", {"alpha": [0.4], "beta": [-1.2]})[0], base_dirs)
-    state, model = merge.materialize(recipe, tmp_path / "point")
+    state, model = point_recipes.materialize(recipe, tmp_path / "point")
     expected = combine(bases, recipe.coefficients)
     assert_same_state(state, expected, rtol=0, atol=0)
     assert_same_state(model.state_dict(), expected, rtol=0, atol=0)
@@ -287,7 +294,7 @@ def test_materialize_writes_a_loadable_checkpoint_equal_to_combine(base_dirs, ba
         tok.load(base_dirs["theta0"])
     )
     preloaded = {name: checkpoints.load(d) for name, d in base_dirs.items()}
-    again, _ = merge.materialize(recipe, bases=preloaded)  # bases loaded once per job
+    again, _ = point_recipes.materialize(recipe, bases=preloaded)  # bases loaded once per job
     assert_same_state(again, expected, rtol=0, atol=0)
 
 

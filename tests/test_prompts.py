@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmlerp import prompts
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.data import prompts
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 VERBS = ["was", "seemed", "felt", "became", "remained"]
@@ -26,7 +26,7 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 def ends_at_a_word_boundary(prefix: str, text: str) -> bool:

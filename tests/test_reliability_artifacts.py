@@ -23,8 +23,12 @@ import pytest
 from safetensors.torch import load_file, save_file
 from workflow_helpers import REPO, copy_run, snakemake
 
-from lmlerp import atomic, checkpoints, evaluation, merge, paths
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.evaluate import chunk as eval_chunk
+from lmlerp.io import atomic, checkpoints
+from lmlerp.space import paths
+from lmlerp.space import recipes as point_recipes
+from lmlerp.train import pretrain
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
@@ -45,7 +49,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def bases(bpe, tmp_path) -> dict[str, Path]:
     found = {}
     for seed, name in enumerate(["theta0", "theta_pos", "theta_neg"]):
         found[name] = tmp_path / name
-        model = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=seed)
+        model = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=seed)
         checkpoints.save(model, bpe, found[name])
     return found
 
@@ -75,9 +79,9 @@ def refused_everywhere(bases: dict[str, Path], out: Path, match: str, *, sha: bo
         checkpoints.load(bases["theta_pos"])
     if sha:
         point = paths.points("g1", {"alpha": [0.5]})[0]
-        recipe = merge.Recipe.build(point, {k: str(v) for k, v in bases.items()})
+        recipe = point_recipes.Recipe.build(point, {k: str(v) for k, v in bases.items()})
         with pytest.raises(checkpoints.CheckpointError, match=match):
-            merge.materialize(recipe, out / "model")
+            point_recipes.materialize(recipe, out / "model")
         assert not out.exists()
 
 
@@ -94,7 +98,7 @@ def test_pickled_checkpoint_is_refused_and_its_payload_never_runs(bases, tmp_pat
     (bases["theta_pos"] / "model.safetensors").unlink()
     (bases["theta_pos"] / "pytorch_model.bin").write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(checkpoints.CheckpointError, match=r"no safetensors weights"):
-        merge.weights_sha256(bases["theta_pos"])
+        point_recipes.weights_sha256(bases["theta_pos"])
     refused_everywhere(bases, tmp_path / "recipes", r"pytorch_model\.bin.*unpickling", sha=False)
     from transformers import GPT2LMHeadModel
 
@@ -136,31 +140,33 @@ def test_non_finite_weights_are_named(bases, tmp_path, bad):
 
 def test_other_architecture_is_named_before_any_weight_is_read(bases, bpe, tmp_path):
     shutil.rmtree(bases["theta_neg"])
-    narrow = checkpoints.gpt2(len(bpe), bpe.eos_token_id, {**ARCH, "n_embd": 16}, seed=5)
+    narrow = pretrain.gpt2(len(bpe), bpe.eos_token_id, {**ARCH, "n_embd": 16}, seed=5)
     checkpoints.save(narrow, bpe, bases["theta_neg"])
     with pytest.raises(ValueError, match=r"'theta_neg'.*differ in 'n_embd': 32 vs 16"):
-        merge.check_compatible(bases)
+        point_recipes.check_compatible(bases)
 
 
 def test_other_tokenizer_is_named(bases, tmp_path):
-    other = tok.train([t.upper() for t in TEXTS], vocab_size=300, min_frequency=2)
+    other = bpe_training.train([t.upper() for t in TEXTS], vocab_size=300, min_frequency=2)
     other.save_pretrained(bases["theta_neg"])  # same vocabulary size, other tokens
     out = tmp_path / "recipes"
     with pytest.raises(ValueError, match=r"'theta_neg'.*differ in 'tokenizer'"):
-        evaluation.write_recipes("g1", G1, {k: str(v) for k, v in bases.items()}, out)
+        eval_chunk.write_recipes("g1", G1, {k: str(v) for k, v in bases.items()}, out)
     assert not out.exists()
 
 
 def test_recipe_whose_base_changed_is_refused(bases, bpe, tmp_path):
     point = paths.points("g1", {"alpha": [0.5]})[0]
     recipe_path = tmp_path / "recipe.json"
-    merge.Recipe.build(point, {k: str(v) for k, v in bases.items()}).write(recipe_path)
-    merge.materialize(merge.Recipe.read(recipe_path), tmp_path / "before")  # fine as written
-    retrained = checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=9)
+    point_recipes.Recipe.build(point, {k: str(v) for k, v in bases.items()}).write(recipe_path)
+    point_recipes.materialize(
+        point_recipes.Recipe.read(recipe_path), tmp_path / "before"
+    )  # fine as written
+    retrained = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=9)
     checkpoints.save(retrained, bpe, bases["theta_pos"])
     out = tmp_path / "after"
     with pytest.raises(ValueError, match=r"base 'theta_pos' .* has changed since the recipe"):
-        merge.materialize(merge.Recipe.read(recipe_path), out)
+        point_recipes.materialize(point_recipes.Recipe.read(recipe_path), out)
     assert not out.exists()
 
 

@@ -17,15 +17,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmlerp import atomic, checkpoints, failure
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import atomic, checkpoints
+from lmlerp.jobs import failure
+from lmlerp.train import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [f"The {noun} was {adj} today." for noun in ("movie", "film", "plot") for adj in "ab"]
 RUNNER = """
 import json, re, resource, runpy, sys, types
 import pandas, torch, transformers
-from lmlerp import atomic, checkpoints, failure, metrics
+from lmlerp import jobs
+from lmlerp.space import tasks
 
 class Named(dict):
     __getattr__ = dict.__getitem__
@@ -72,7 +75,7 @@ def leftovers(directory: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=280, min_frequency=1)
+    return bpe_training.train(TEXTS, vocab_size=280, min_frequency=1)
 
 
 def bases(bpe, directory: Path, n_embd: int) -> dict[str, str]:
@@ -81,7 +84,7 @@ def bases(bpe, directory: Path, n_embd: int) -> dict[str, str]:
     found = {}
     for seed, name in enumerate(["theta0", "theta_pos", "theta_c4"]):
         found[name] = str(directory / name)
-        checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, arch, seed), bpe, found[name])
+        checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, seed), bpe, found[name])
     return {**found, "reference": found["theta0"]}  # the decorrelated pair's first base
 
 
@@ -90,7 +93,7 @@ def run_weight_norms(inputs: dict, output: Path, log: Path, memory_margin_mb: in
         "script": str(REPO / "scripts" / "weight_norms.py"),
         "input": inputs,
         "output": {"norms": str(output)},
-        "params": {"reference": "θ0"},
+        "params": {"reference_name": "θ0"},
         "log": str(log),
         "memory_margin_mb": memory_margin_mb,
     }
@@ -109,7 +112,7 @@ def test_full_disk_fails_naming_the_file_and_keeps_nothing(full_disk, bpe, write
             atomic.write_json(final, list(range(100_000)))
         else:
             arch = {"n_layer": 2, "n_head": 2, "n_embd": 128, "n_positions": 32}  # ≈ 1.7 MB
-            checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, arch, 0), bpe, final)
+            checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, 0), bpe, final)
     assert error.value.errno == errno.ENOSPC and error.value.filename == str(final)
     assert leftovers(full_disk) == []  # neither the output nor its temporary
     assert failure.diagnosis(error.value).startswith(

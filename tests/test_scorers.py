@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +11,12 @@ import torch
 import yaml
 from tiny_hub import save_causal_lm, save_classifier, write_hub
 
-from lmlerp import config, judge, metrics, scorers
-from lmlerp.checkpoints import CheckpointError
-from lmlerp.judge import SentimentJudge
+from lmlerp import config
+from lmlerp.io.checkpoints import CheckpointError
+from lmlerp.score import perplexity, scorers
+from lmlerp.score import sentiment_judge as judge
+from lmlerp.score import text as text_scores
+from lmlerp.score.sentiment_judge import SentimentJudge
 
 TEXTS = [
     "the movie was good",
@@ -106,7 +110,7 @@ def test_harper_grammar_is_grammar_ok_as_a_number():
     texts = ["This is a good movie.", "This are a movie movie."]
     values = scorers.HarperGrammar().acceptability(texts)
     assert values.dtype == np.float64
-    np.testing.assert_array_equal(values, metrics.grammar_ok(texts).astype(float))
+    np.testing.assert_array_equal(values, text_scores.grammar_ok(texts).astype(float))
 
 
 # --- judge LM -------------------------------------------------------------------------------
@@ -117,7 +121,7 @@ def test_perplexity_scorer_agrees_with_conditional_perplexity(hub):
     prompts = ["the movie was", "a", "the plot", "but"]
     continuations = [" good fun", " bad movie and a boring plot", "", " not very great"]
     model, tokenizer = save_causal_lm(hub / "lm_reference")
-    expected = metrics.conditional_perplexity(
+    expected = perplexity.conditional_perplexity(
         model, tokenizer, prompts, continuations, batch_size=1
     )
     got = loaded.judge_lm.perplexity(prompts, continuations)
@@ -178,22 +182,19 @@ def test_transformers_kinds_select_the_classifiers(hub):
     assert isinstance(loaded.judge_lm, scorers.JudgeLM)
 
 
-def test_input_paths_follow_the_kinds():
-    offline = {**SETTINGS, "sentiment": "tfidf", "grammar": "harper", "judge_lm": "smollm2"}
-    assert scorers.input_paths(offline) == {
-        "sentiment": "results/judge",
-        "judge_lm": "results/models/judge_lm",
-    }
-    assert scorers.input_paths(SETTINGS) == {
-        "sentiment": "resources/hub/sentiment",
-        "grammar": "resources/hub/grammar",
-        "judge_lm": "resources/hub/judge_lm",
-    }
+def test_only_harper_reads_no_model():
+    kinds = [(score, kind) for score, registry in scorers.REGISTRY.items() for kind in registry]
+    assert [k for k in kinds if not scorers.reads_model(*k)] == [("grammar", "harper")]
 
 
 def test_unknown_kind_is_refused_by_load():
     with pytest.raises(ValueError, match=r"scorers\.grammar.*'lexicon'.*harper"):
-        scorers.input_paths({**SETTINGS, "grammar": "lexicon"})
+        scorers.load({**SETTINGS, "grammar": "lexicon"}, {"sentiment": "s", "judge_lm": "j"})
+
+
+def test_a_scorer_without_its_model_directory_is_named():
+    with pytest.raises(ValueError, match=r"scorer 'sentiment: transformers' reads a model"):
+        scorers.load(SETTINGS, {})
 
 
 @pytest.mark.parametrize(
@@ -202,7 +203,7 @@ def test_unknown_kind_is_refused_by_load():
      ("sentiment_labels", ["negative", "neutral", "neutral"]), ("batch_size", 0)],
 )  # fmt: skip
 def test_schema_rejects_a_bad_scorer_setting_naming_the_key(key, value):
-    tiny = yaml.safe_load(config.SCHEMA.parents[2].joinpath("tests/configs/tiny.yaml").read_text())
+    tiny = yaml.safe_load(Path(__file__).with_name("configs").joinpath("tiny.yaml").read_text())
     tiny["scorers"][key] = value
     with pytest.raises(config.ConfigError, match=rf"config key 'scorers\.{key}"):
         config.validate(tiny)

@@ -23,9 +23,10 @@ from workflow_helpers import REPO, prepare_workdir, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slurm
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-# The rules that carry `resources: gpu=GPUS`. The tiny config runs on the CPU (GPUS = 0), so the
-# test profile sets gpu=1 on them, as `device: cuda` would: only the request is under test here.
-GPU_RULES = {"pretrain", "finetune", "evaluate"}
+# The rules that carry `resources: gpu=GPUS` (those under the config's `resources:`). The tiny
+# config runs on the CPU (GPUS = 0), so the test profile sets gpu=1 on them, as `device: cuda`
+# would: only the request is under test here.
+GPU_RULES = set(yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())["resources"])
 PLACEHOLDERS = {"slurm_account": "<ACCOUNT>", "slurm_partition": "<PARTITION>"}
 
 

@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import tokenizer as tok
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 VERBS = ["was", "seemed", "felt", "became", "remained"]
@@ -14,7 +15,7 @@ TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS,
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 def test_vocabulary_is_at_most_the_requested_size_and_holds_all_bytes(bpe):
@@ -61,7 +62,7 @@ def test_save_load_round_trip_gives_identical_ids(bpe, tmp_path):
 def test_fingerprint_is_stable_and_tells_tokenizers_apart(bpe, tmp_path):
     tok.save(bpe, tmp_path / "tokenizer")
     assert tok.fingerprint(tok.load(tmp_path / "tokenizer")) == tok.fingerprint(bpe)
-    assert tok.fingerprint(tok.train(TEXTS, 300, 2)) == tok.fingerprint(bpe)
-    other = tok.train([t.upper() for t in TEXTS], vocab_size=300, min_frequency=2)
+    assert tok.fingerprint(bpe_training.train(TEXTS, 300, 2)) == tok.fingerprint(bpe)
+    other = bpe_training.train([t.upper() for t in TEXTS], vocab_size=300, min_frequency=2)
     assert tok.fingerprint(other) != tok.fingerprint(bpe)
     assert len(tok.fingerprint(bpe)) == 16

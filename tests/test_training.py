@@ -6,8 +6,11 @@ import math
 import pytest
 import torch
 
-from lmlerp import checkpoints, training
-from lmlerp import tokenizer as tok
+from lmlerp import jobs
+from lmlerp.data import bpe as bpe_training
+from lmlerp.train import batches as lm_batches
+from lmlerp.train import loop, pretrain, schedules
+from lmlerp.train import loss as lm_loss
 
 SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
 VERBS = ["was", "seemed", "felt", "became", "remained"]
@@ -18,11 +21,11 @@ ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 32}
 
 @pytest.fixture(scope="module")
 def bpe():
-    return tok.train(TEXTS, vocab_size=300, min_frequency=2)
+    return bpe_training.train(TEXTS, vocab_size=300, min_frequency=2)
 
 
 def tiny_model(bpe, seed: int = 0):
-    return checkpoints.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed)
+    return pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed)
 
 
 @pytest.fixture
@@ -38,7 +41,7 @@ def restore_torch_settings():
 
 def test_cosine_schedule_warms_up_linearly_then_decays_to_min_ratio():
     warmup, total, floor = 10, 100, 0.1
-    values = [training.cosine_schedule(s, warmup, total, floor) for s in range(total + 5)]
+    values = [schedules.cosine_schedule(s, warmup, total, floor) for s in range(total + 5)]
     assert values[:warmup] == pytest.approx([(s + 1) / warmup for s in range(warmup)])
     assert values[warmup - 1] == 1.0 and values[warmup] == 1.0
     assert values[total] == pytest.approx(floor)
@@ -50,13 +53,13 @@ def test_cosine_schedule_warms_up_linearly_then_decays_to_min_ratio():
 
 
 def test_cosine_schedule_without_warmup_starts_at_the_peak():
-    assert training.cosine_schedule(0, 0, 50, 0.0) == 1.0
-    assert training.cosine_schedule(50, 0, 50, 0.0) == pytest.approx(0.0)
+    assert schedules.cosine_schedule(0, 0, 50, 0.0) == 1.0
+    assert schedules.cosine_schedule(50, 0, 50, 0.0) == pytest.approx(0.0)
 
 
 def test_linear_schedule_warms_up_then_reaches_zero_at_total():
     warmup, total = 4, 20
-    values = [training.linear_schedule(s, warmup, total) for s in range(total + 3)]
+    values = [schedules.linear_schedule(s, warmup, total) for s in range(total + 3)]
     assert values[:warmup] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert values[warmup] == 1.0
     assert values[total] == 0.0 and values[total + 2] == 0.0
@@ -69,7 +72,7 @@ def test_linear_schedule_warms_up_then_reaches_zero_at_total():
 
 def test_token_stream_puts_eos_after_every_document(bpe):
     texts = TEXTS[:5]
-    stream = training.token_stream(bpe, texts).tolist()
+    stream = lm_batches.token_stream(bpe, texts).tolist()
     eos = bpe.eos_token_id
     assert stream.count(eos) == 5 and stream[-1] == eos
     documents, current = [], []
@@ -85,12 +88,12 @@ def test_token_stream_puts_eos_after_every_document(bpe):
 @pytest.mark.parametrize("texts", [[], [""]], ids=["no-documents", "one-empty-document"])
 def test_token_stream_refuses_empty_text(bpe, texts):
     with pytest.raises(ValueError, match="token stream is empty"):
-        training.token_stream(bpe, texts)
+        lm_batches.token_stream(bpe, texts)
 
 
 def test_block_batches_are_contiguous_windows_of_the_stream():
     stream = torch.arange(100, 200)  # every window is identified by its first token
-    batches = training.block_batches(stream, batch_size=4, block_size=8, seed=0)
+    batches = lm_batches.block_batches(stream, batch_size=4, block_size=8, seed=0)
     for ids, mask, labels in itertools.islice(batches, 5):
         assert ids.shape == mask.shape == labels.shape == (4, 8)
         assert bool((mask == 1).all())
@@ -104,7 +107,7 @@ def test_block_batches_are_seeded():
     stream = torch.arange(500)
 
     def firsts(seed):
-        batches = training.block_batches(stream, 4, 8, seed)
+        batches = lm_batches.block_batches(stream, 4, 8, seed)
         return torch.stack([ids for ids, _, _ in itertools.islice(batches, 3)])
 
     assert torch.equal(firsts(1), firsts(1))
@@ -113,18 +116,18 @@ def test_block_batches_are_seeded():
 
 def test_block_batches_refuse_a_stream_shorter_than_a_block():
     with pytest.raises(ValueError, match="8 tokens is shorter than a block"):
-        next(training.block_batches(torch.arange(8), 2, 8, seed=0))
+        next(lm_batches.block_batches(torch.arange(8), 2, 8, seed=0))
 
 
 def test_pad_masks_exactly_the_padding_and_cuts_at_max_len():
-    ids, mask, labels = training.pad([[5, 6, 7], [8], [9, 10, 11, 12, 13]], pad_id=0, max_len=4)
+    ids, mask, labels = lm_batches.pad([[5, 6, 7], [8], [9, 10, 11, 12, 13]], pad_id=0, max_len=4)
     assert ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0], [9, 10, 11, 12]]
     assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]]
     assert labels.tolist() == [[5, 6, 7, -100], [8, -100, -100, -100], [9, 10, 11, 12]]
 
 
 def test_pad_keeps_a_real_token_equal_to_pad_id():
-    ids, mask, labels = training.pad([[3, 0, 3], [3]], pad_id=0, max_len=10)
+    ids, mask, labels = lm_batches.pad([[3, 0, 3], [3]], pad_id=0, max_len=10)
     assert ids.tolist() == [[3, 0, 3], [3, 0, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     assert labels.tolist() == [[3, 0, 3], [3, -100, -100]]
@@ -137,7 +140,7 @@ def unique_sequences(n: int) -> list[list[int]]:
 
 def test_sentence_batches_cover_each_sentence_at_most_once_per_epoch():
     sequences, batch_size = unique_sequences(50), 4
-    batches = training.sentence_batches(sequences, batch_size, pad_id=0, max_len=16, seed=0)
+    batches = lm_batches.sentence_batches(sequences, batch_size, pad_id=0, max_len=16, seed=0)
     epoch = list(itertools.islice(batches, 50 // batch_size))
     seen = []
     for ids, mask, _ in epoch:
@@ -153,7 +156,7 @@ def test_sentence_batches_are_seeded():
     sequences = unique_sequences(40)
 
     def draw(seed):
-        batches = training.sentence_batches(sequences, 4, 0, 16, seed)
+        batches = lm_batches.sentence_batches(sequences, 4, 0, 16, seed)
         return [ids.tolist() for ids, _, _ in itertools.islice(batches, 25)]  # into epoch 3
 
     assert draw(3) == draw(3)
@@ -162,7 +165,7 @@ def test_sentence_batches_are_seeded():
 
 def test_sentence_batches_refuse_fewer_sentences_than_one_batch():
     with pytest.raises(ValueError, match="3 sentences cannot fill one batch of 4"):
-        next(training.sentence_batches(unique_sequences(3), 4, 0, 16, seed=0))
+        next(lm_batches.sentence_batches(unique_sequences(3), 4, 0, 16, seed=0))
 
 
 # --- evaluation ---------------------------------------------------------------------------
@@ -174,39 +177,44 @@ def model(bpe):
 
 
 def test_sentence_nll_does_not_depend_on_batch_size(bpe, model):
-    sequences = training.encode_sentences(bpe, TEXTS[::7])
+    sequences = lm_batches.encode_sentences(bpe, TEXTS[::7])
     assert len({len(s) for s in sequences}) > 1  # batches of several sizes hold padding
     eos = bpe.eos_token_id
-    values = [training.sentence_nll(model, sequences, eos, 32, batch_size=b) for b in (1, 3, 64)]
+    texts = TEXTS[::7]
+    values = [
+        lm_loss.sentence_nll(model, bpe, texts, max_length=32, batch_size=b) for b in (1, 3, 64)
+    ]
     assert values[1] == pytest.approx(values[0], rel=1e-5)
     assert values[2] == pytest.approx(values[0], rel=1e-5)
-    other_pad = training.sentence_nll(model, sequences, pad_id=7, max_len=32, batch_size=3)
-    assert other_pad == pytest.approx(values[0], rel=1e-5)
+    ordered = sorted(sequences, key=len)  # padding with another id changes nothing
+    other_pad = [lm_batches.pad(ordered[i : i + 3], 7, 32) for i in range(0, len(ordered), 3)]
+    assert lm_loss.mean_nll(model, iter(other_pad)) == pytest.approx(values[0], rel=1e-5)
+    assert eos != 7
 
 
 def test_mean_nll_is_the_token_weighted_causal_lm_loss(bpe, model):
-    sequences = training.encode_sentences(bpe, TEXTS[:3])
+    sequences = lm_batches.encode_sentences(bpe, TEXTS[:3])
     total, count = 0.0, 0
     with torch.no_grad():
         for seq in sequences:
             ids = torch.tensor([seq])
             total += model(input_ids=ids, labels=ids).loss.item() * (len(seq) - 1)
             count += len(seq) - 1
-    batch = training.pad(sequences, bpe.eos_token_id, 32)
-    assert training.mean_nll(model, iter([batch])) == pytest.approx(total / count, rel=1e-5)
+    batch = lm_batches.pad(sequences, bpe.eos_token_id, 32)
+    assert lm_loss.mean_nll(model, iter([batch])) == pytest.approx(total / count, rel=1e-5)
     assert math.isclose(
-        training.sentence_nll(model, sequences, bpe.eos_token_id, 32), total / count, rel_tol=1e-5
+        lm_loss.sentence_nll(model, bpe, TEXTS[:3], max_length=32), total / count, rel_tol=1e-5
     )
 
 
 def test_mean_nll_refuses_batches_without_tokens(model):
     with pytest.raises(ValueError, match="no tokens to evaluate"):
-        training.mean_nll(model, iter([]))
+        lm_loss.mean_nll(model, iter([]))
 
 
 def test_stream_windows_cover_the_first_max_tokens_without_overlap():
     stream = torch.arange(1, 101)
-    batches = list(training.stream_windows(stream, block_size=8, max_tokens=50, batch_size=4))
+    batches = list(lm_batches.stream_windows(stream, block_size=8, max_tokens=50, batch_size=4))
     tokens = torch.cat([ids[mask.bool()] for ids, mask, _ in batches])
     assert torch.equal(tokens, stream[:50])
     assert all(ids.shape[1] <= 8 and ids.shape[0] <= 4 for ids, _, _ in batches)
@@ -216,39 +224,37 @@ def test_stream_windows_cover_the_first_max_tokens_without_overlap():
 
 
 def sentence_stream(bpe, seed: int = 0):
-    return training.sentence_batches(
-        training.encode_sentences(bpe, TEXTS), 8, bpe.eos_token_id, 32, seed
+    return lm_batches.sentence_batches(
+        lm_batches.encode_sentences(bpe, TEXTS), 8, bpe.eos_token_id, 32, seed
     )
 
 
 def test_train_reduces_the_loss_on_a_repeated_batch(bpe):
     model = tiny_model(bpe)
     batch = next(sentence_stream(bpe))
-    before = training.mean_nll(model, iter([batch]))
-    opt = training.Optimisation(lr=1e-2, steps=30, weight_decay=0.0)
-    history = training.train(
-        model, itertools.repeat(batch), opt, lambda s: training.linear_schedule(s, 3, 30)
+    before = lm_loss.mean_nll(model, iter([batch]))
+    opt = loop.Optimisation(lr=1e-2, steps=30, weight_decay=0.0)
+    history = loop.train(
+        model, itertools.repeat(batch), opt, lambda s: schedules.linear_schedule(s, 3, 30)
     )
     assert history.columns.tolist() == ["step", "lr", "loss"]
     assert history.step.tolist() == list(range(30))
     assert history.lr.iloc[0] == pytest.approx(1e-2 / 3)
     assert history.lr.iloc[2] == pytest.approx(1e-2)
     assert history.loss.iloc[0] == pytest.approx(before, rel=1e-4)
-    after = training.mean_nll(model, iter([batch]))
+    after = lm_loss.mean_nll(model, iter([batch]))
     assert after < 0.5 * before
     assert not model.training
-    assert training.summary(history)["final_train_loss"] == pytest.approx(
-        history.loss.iloc[-3:].mean()
-    )
+    assert loop.summary(history)["final_train_loss"] == pytest.approx(history.loss.iloc[-3:].mean())
 
 
 def test_train_is_bitwise_deterministic(bpe, restore_torch_settings):
-    training.deterministic(1)
+    jobs.deterministic(1)
 
     def run():
         model = tiny_model(bpe, seed=5)
-        opt = training.Optimisation(lr=3e-3, steps=8, weight_decay=0.01)
-        training.train(model, sentence_stream(bpe, seed=5), opt, lambda s: 1.0)
+        opt = loop.Optimisation(lr=3e-3, steps=8, weight_decay=0.01)
+        loop.train(model, sentence_stream(bpe, seed=5), opt, lambda s: 1.0)
         return model.state_dict()
 
     first, second = run(), run()
@@ -265,16 +271,16 @@ def test_train_stops_on_a_nan_loss(bpe):
     model = tiny_model(bpe)
     with torch.no_grad():
         model.transformer.wte.weight[bpe.eos_token_id, 0] = float("nan")
-    opt = training.Optimisation(lr=1e-3, steps=5, weight_decay=0.0)
+    opt = loop.Optimisation(lr=1e-3, steps=5, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match=r"finetune: loss became nan at step 0"):
-        training.train(model, sentence_stream(bpe), opt, lambda s: 1.0, desc="finetune")
+        loop.train(model, sentence_stream(bpe), opt, lambda s: 1.0, desc="finetune")
 
 
 def test_train_stops_when_a_huge_lr_diverges(bpe):
     model = tiny_model(bpe)
-    opt = training.Optimisation(lr=1e30, steps=5, weight_decay=0.0)
+    opt = loop.Optimisation(lr=1e30, steps=5, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match=r"loss became (nan|inf) at step [1-4]"):
-        training.train(model, sentence_stream(bpe), opt, lambda s: 1.0)
+        loop.train(model, sentence_stream(bpe), opt, lambda s: 1.0)
 
 
 # --- gradient accumulation ----------------------------------------------------------------
@@ -283,11 +289,11 @@ def test_train_stops_when_a_huge_lr_diverges(bpe):
 @pytest.mark.parametrize("micro", [1, 3, 4])
 def test_micro_batches_accumulate_the_whole_batch_gradient(bpe, micro):
     """Token-weighted accumulation equals one pass over the padded batch (uneven lengths)."""
-    sequences = training.encode_sentences(bpe, TEXTS[:5] + ["A story was slow."] * 3)
-    batch = training.pad(sequences, bpe.pad_token_id, 32)
+    sequences = lm_batches.encode_sentences(bpe, TEXTS[:5] + ["A story was slow."] * 3)
+    batch = lm_batches.pad(sequences, bpe.pad_token_id, 32)
     whole, parts = tiny_model(bpe), tiny_model(bpe)
-    loss_whole = training.accumulate_gradients(whole, batch, None, "cpu", "float32")
-    loss_parts = training.accumulate_gradients(parts, batch, micro, "cpu", "float32")
+    loss_whole = loop.accumulate_gradients(whole, batch, None, "cpu", "float32")
+    loss_parts = loop.accumulate_gradients(parts, batch, micro, "cpu", "float32")
     assert loss_parts == pytest.approx(loss_whole, rel=1e-5)
     for (name, a), b in zip(whole.named_parameters(), parts.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
@@ -300,12 +306,12 @@ def test_micro_batches_of_a_classifier_average_over_examples(bpe):
     config.resid_pdrop = config.embd_pdrop = config.attn_pdrop = 0.0
     config.summary_first_dropout = 0.0
     config.pad_token_id, config.num_labels = bpe.pad_token_id, 2
-    ids, mask, _ = training.pad(training.encode_sentences(bpe, TEXTS[:6]), bpe.pad_token_id, 32)
+    ids, mask, _ = lm_batches.pad(lm_batches.encode_sentences(bpe, TEXTS[:6]), bpe.pad_token_id, 32)
     batch = (ids, mask, torch.tensor([0, 1, 1, 0, 1, 0]))
     grads = []
     for micro in (None, 4):
         torch.manual_seed(0)
         model = GPT2ForSequenceClassification(config)
-        training.accumulate_gradients(model, batch, micro, "cpu", "float32")
+        loop.accumulate_gradients(model, batch, micro, "cpu", "float32")
         grads.append(model.score.weight.grad)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)

@@ -191,7 +191,7 @@ def test_every_figure_is_drawn(tiny_run):
 
 
 def test_each_weight_space_point_has_a_verifiable_recipe(tiny_run, monkeypatch):
-    from lmlerp.merge import Recipe
+    from lmlerp.space.recipes import Recipe
 
     monkeypatch.chdir(tiny_run)  # base paths are relative to the workflow's working directory
     recipes = sorted((tiny_run / "results" / "evaluate" / "g3").glob("c*/recipes/*/recipe.json"))

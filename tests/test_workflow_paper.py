@@ -15,8 +15,10 @@ import yaml
 from tiny_hub import write_hub
 from workflow_helpers import TINY, prepare_workdir, snakemake
 
-from lmlerp import checkpoints
-from lmlerp import tokenizer as tok
+from lmlerp.data import bpe as bpe_training
+from lmlerp.io import checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.train import pretrain
 
 pytestmark = pytest.mark.workflow
 WORDS = {
@@ -48,9 +50,9 @@ def stand_ins(tmp_path_factory) -> dict[str, Path]:
     """Local directories laid out like the hub repositories of configs/paper.yaml."""
     root = tmp_path_factory.mktemp("hub")
     everything = [t for label in WORDS for t in sentences(label)]
-    bpe = tok.train(everything * 3, vocab_size=400, min_frequency=2)
+    bpe = bpe_training.train(everything * 3, vocab_size=400, min_frequency=2)
     arch = yaml.safe_load(TINY.read_text())["model"]
-    checkpoints.save(checkpoints.gpt2(len(bpe), bpe.eos_token_id, arch, seed=5), bpe, root / "gpt2")
+    checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, seed=5), bpe, root / "gpt2")
     for k, split in enumerate(("train", "validation", "test")):
         records = [
             {"text": text, "label": label}

@@ -1,4 +1,4 @@
-"""Scorer kinds pick the evaluate inputs and scores; GPU rules take resources from config."""
+"""Scorer kinds pick the evaluate inputs; GPU-capable rules take resources from config."""
 
 from __future__ import annotations
 
@@ -62,24 +62,28 @@ def test_offline_scorers_read_what_the_workflow_builds(tmp_path):
 
 
 def test_gpu_rules_take_memory_and_runtime_from_config(tmp_path):
+    """Every rule under `resources:` asks for one GPU with its configured memory and time; no
+    other rule asks for a GPU."""
+    rules = list(yaml.safe_load(TINY.read_text())["resources"])
+    wanted = {rule: (1000 + k, 10 + k) for k, rule in enumerate(rules)}
+
     def edit(config):
         config["device"] = "cuda"
-        config["resources"]["pretrain"] = {"mem_mb": 1111, "runtime": 11}
-        config["resources"]["finetune"] = {"mem_mb": 2222, "runtime": 22}
-        config["resources"]["evaluate"] = {"mem_mb": 3333, "runtime": 33}
+        for rule, (mem, minutes) in wanted.items():
+            config["resources"][rule] = {"mem_mb": mem, "runtime": minutes}
 
     output = _dry_run(tmp_path, edit)
-    for rule, mem, minutes in (
-        ("pretrain", 1111, 11),
-        ("finetune", 2222, 22),
-        ("evaluate", 3333, 33),
-    ):
+    for rule, (mem, minutes) in wanted.items():
         jobs = _jobs(output, rule)
-        assert jobs
+        assert jobs, rule
         for job in jobs:
             assert {"gpu=1", f"mem_mb={mem}", f"runtime={minutes}"} <= set(
                 job["resources"].split(", ")
-            )
+            ), rule
+    others = re.findall(r"^(?:local)?rule (\w+):", output, flags=re.MULTILINE)
+    for rule in set(others) - set(wanted):
+        for job in _jobs(output, rule):
+            assert "gpu=1" not in job.get("resources", ""), rule
 
 
 def test_switching_to_transformers_scorers_re_runs_only_the_evaluation(tiny_run, tmp_path):

@@ -1,10 +1,13 @@
-# Mode connectivity: a classifier fine-tuned from each model with two seeds, barriers along the
-# straight path between the seeds at every checkpoint, trained Bezier curves, tables, figures.
+# Mode connectivity: a classifier fine-tuned from each model with several seeds, barriers along
+# the straight path between the seeds at every checkpoint, trained Bezier curves, tables, figures.
+
+
+include: "connectivity_helpers.smk"
 
 
 rule pretrain_budget:
     input:
-        corpus="results/prepare/corpus.parquet",
+        corpus=rules.prepare_corpus.output.corpus,
         tokenizer=TOKENIZER,
     output:
         model=directory("results/connectivity/pretrained/steps{steps}"),
@@ -18,9 +21,10 @@ rule pretrain_budget:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=job_memory("pretrain_budget"),
+        runtime=job_runtime("pretrain_budget"),
     params:
+        name="theta0",
         arch=canonical(config["model"]),
         hp=budget_hyperparameters,
         seed=config["pretrain"]["seeds"]["theta0"],
@@ -32,7 +36,8 @@ rule pretrain_budget:
 
 rule finetune_classifier:
     input:
-        unpack(classifier_inputs),
+        base=classifier_base,
+        movie=rules.prepare_movie.output.movie,
     output:
         checkpoints=directory(
             "results/connectivity/finetune/{size}/{method}/checkpoints"
@@ -47,12 +52,11 @@ rule finetune_classifier:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=job_memory("finetune_classifier"),
+        runtime=job_runtime("finetune_classifier"),
     params:
-        source=classifier_source,
         hp=canonical(LMC["finetune"]),
-        lora=canonical(LMC["lora"]),
+        lora=lora_settings,
         data=task_settings(),
         seeds=LMC["seeds"],
         device=config["device"],
@@ -63,8 +67,8 @@ rule finetune_classifier:
 
 rule connect:
     input:
-        checkpoints="results/connectivity/finetune/{size}/{method}/checkpoints",
-        movie="results/prepare/movie.parquet",
+        checkpoints=rules.finetune_classifier.output.checkpoints,
+        movie=rules.prepare_movie.output.movie,
     output:
         curves="results/connectivity/lmc/{size}/{method}/curves.parquet",
         barriers="results/connectivity/lmc/{size}/{method}/barriers.parquet",
@@ -77,20 +81,21 @@ rule connect:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=job_memory("connect"),
+        runtime=job_runtime("connect"),
     params:
         data=lmc_settings(),
         seeds=LMC["seeds"],
         max_length=LMC["finetune"]["max_length"],
+        device=config["device"],
     script:
         "../../scripts/connect.py"
 
 
 rule bezier:
     input:
-        unpack(curve_endpoints),
-        movie="results/prepare/movie.parquet",
+        unpack(curve_inputs),
+        movie=rules.prepare_movie.output.movie,
     output:
         curves="results/connectivity/bezier/{pair}/curves.parquet",
         history="results/connectivity/bezier/{pair}/history.parquet",
@@ -104,20 +109,25 @@ rule bezier:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=job_memory("bezier"),
+        runtime=job_runtime("bezier"),
     params:
-        endpoints=curve_endpoint_paths,
-        curves=canonical(LMC["curves"]),
+        pair="{pair}",
+        endpoints=curve_endpoints,
+        settings=canonical(LMC["curves"]),
         data=lmc_settings(),
         max_length=LMC["finetune"]["max_length"],
+        device=config["device"],
     script:
         "../../scripts/bezier.py"
 
 
 rule tabulate_connectivity:
     input:
-        barriers=lmc_barrier_tables(),
+        barriers=[
+            expand(rules.connect.output.barriers, size=size, method=method)[0]
+            for size, method in lmc_jobs()
+        ],
     output:
         barriers="results/tables/connectivity_barriers.parquet",
         loss=report(
@@ -140,30 +150,3 @@ rule tabulate_connectivity:
         models=lmc_model_labels(),
     script:
         "../../scripts/tabulate_connectivity.py"
-
-
-rule plot_connectivity:
-    input:
-        barriers="results/tables/connectivity_barriers.parquet",
-        curves=lmc_curve_tables(),
-    output:
-        steps=report(
-            CONNECTIVITY_FIGURES[0],
-            caption="../report/connectivity_steps.rst",
-            category="Mode connectivity",
-        ),
-        curves=report(
-            CONNECTIVITY_FIGURES[1],
-            caption="../report/connectivity_curves.rst",
-            category="Mode connectivity",
-        ),
-    log:
-        "logs/plot_connectivity/figures.log",
-    benchmark:
-        "benchmarks/plot_connectivity/figures.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    params:
-        pairs=CURVE_PAIRS,
-    script:
-        "../../scripts/plot_connectivity.py"

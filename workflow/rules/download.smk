@@ -5,6 +5,9 @@ localrules:
     download,
 
 
+include: "download_helpers.smk"
+
+
 rule download:
     output:
         dir=directory("resources/{asset}"),
@@ -15,25 +18,8 @@ rule download:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        name="{asset}",
         asset=asset_settings,
         downloads_dir="resources/downloads",
     script:
         "../../scripts/download.py"
-
-
-rule convert_judge_lm:
-    input:
-        asset="resources/smollm2",
-    output:
-        model=directory("results/models/judge_lm"),
-    log:
-        "logs/convert_judge_lm/judge_lm.log",
-    benchmark:
-        "benchmarks/convert_judge_lm/judge_lm.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    script:
-        "../../scripts/convert_judge_lm.py"

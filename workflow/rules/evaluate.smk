@@ -1,12 +1,15 @@
 # Every path point and DExperts α: rebuilt in memory, sampled, scored — a chunk of points per job.
 
 
+include: "evaluate_helpers.smk"
+
+
 rule evaluate:
     input:
         unpack(evaluation_inputs),
         unpack(scorer_inputs),  # sentiment / grammar / judge_lm models, by scorer kind
-        prompts="results/prepare/prompts.parquet",
-        movie="results/prepare/movie.parquet",
+        prompts=rules.prepare_prompts.output.prompts,
+        movie=rules.prepare_movie.output.movie,
     output:
         samples="results/evaluate/{family}/{chunk}/samples.parquet",
         points="results/evaluate/{family}/{chunk}/points.parquet",
@@ -24,7 +27,7 @@ rule evaluate:
         runtime=job_runtime("evaluate"),
     params:
         family="{family}",
-        points=chunk_points,
+        grid=chunk_points,
         bases=base_names,
         sampling=canonical(config["generation"]),
         settings=canonical(config["evaluation"]),

@@ -9,9 +9,12 @@ localrules:
     fetch_prompts,
 
 
+include: "hub_helpers.smk"
+
+
 rule fetch_model:
     output:
-        model=directory("resources/hub/{name}"),
+        dir=directory("resources/hub/{name}"),
     log:
         "logs/fetch_model/{name}.log",
     benchmark:
@@ -21,7 +24,7 @@ rule fetch_model:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        source=lambda wildcards: canonical(HUB_MODELS[wildcards.name]),
+        source=model_source,
         repo_type="model",
         offline=HUB.get("offline", False),
     script:
@@ -30,7 +33,7 @@ rule fetch_model:
 
 rule fetch_encoder:
     output:
-        model=directory("resources/hub/connectivity/{size}"),
+        dir=directory("resources/hub/connectivity/{size}"),
     log:
         "logs/fetch_encoder/{size}.log",
     benchmark:
@@ -40,7 +43,7 @@ rule fetch_encoder:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        source=lambda wildcards: canonical(LMC_HUB[wildcards.size]),
+        source=encoder_source,
         repo_type="model",
         offline=HUB.get("offline", False),
     script:
@@ -49,7 +52,7 @@ rule fetch_encoder:
 
 rule fetch_dataset:
     output:
-        data=directory("resources/hub/data/{dataset}"),
+        dir=directory("resources/hub/data/{dataset}"),
     log:
         "logs/fetch_dataset/{dataset}.log",
     benchmark:
@@ -59,7 +62,7 @@ rule fetch_dataset:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        source=lambda wildcards: canonical(HUB_DATASETS[wildcards.dataset]),
+        source=dataset_source,
         repo_type="dataset",
         offline=HUB.get("offline", False),
     script:
@@ -78,7 +81,7 @@ rule fetch_prompts:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        prompt_file=lambda wildcards: canonical(HUB["prompts"][wildcards.kind]),
+        source=prompt_source,
         offline=HUB.get("offline", False),
     script:
         "../../scripts/fetch_prompts.py"

@@ -1,0 +1,19 @@
+"""Configuration: the closed JSON schema (package data) and the rules it cannot express.
+
+`validate(config)` runs before any job; `check_device` when a local run starts.
+"""
+
+from lmlerp._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "ConfigError": "checks",
+        "check_device": "checks",
+        "visible_cuda_devices": "checks",
+        "key_path": "validation",
+        "load": "validation",
+        "schema": "validation",
+        "validate": "validation",
+    },
+)

@@ -1,0 +1,73 @@
+"""Validation of a config against the closed JSON schema, then the cross-key rules.
+
+The schema (`schema.yaml`, shipped inside the package so that a non-editable install finds it)
+is closed at every level, so a misspelt key is an error rather than a silently ignored setting.
+`validate` turns the first violation into one line that names the key, e.g.
+``config key 'finetune.lr[1]': -0.1 is less than or equal to 0``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from lmlerp.config.checks import ConfigError, check
+
+_YAML11_FLOAT = re.compile(r"^[-+]?[0-9]*\.?[0-9]+[eE][-+]?[0-9]+$")
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The config schema, read once from the package data."""
+    text = importlib.resources.files("lmlerp.config").joinpath("schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
+    """Spell a JSON path as a config key: ['finetune', 'lr', 1] → 'finetune.lr[1]'."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<top level>"
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    """One readable line for a schema violation, naming the offending key."""
+    parts = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        where = key_path([*parts, extra[0]]) if extra else key_path(parts)
+        return f"config key '{where}' is not a known setting (allowed here: {allowed})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"config key '{key_path([*parts, missing])}' is required but missing"
+    message = f"config key '{key_path(parts)}': {error.message}"
+    if isinstance(error.instance, str) and _YAML11_FLOAT.match(error.instance):
+        message += f" (YAML reads {error.instance} as text; write it with a dot, e.g. 1.0e-4)"
+    return message
+
+
+def validate(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the first offending key, or return if the config is valid."""
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError(_schema_message(errors[0]))
+    check(config)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a YAML config file."""
+    config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    validate(config)
+    return config

@@ -1,0 +1,157 @@
+"""The classification tasks of the connectivity study, as examples and batches.
+
+Movie sentiment (offline default): positive = 1, negative = 0 sentences of the movie set, training
+sentences from its `train` split, held-out ones from its `test` split, never the judge's. GLUE QQP
+/ MNLI (paper scale): a seeded 10% of train.tsv split 80:20 (Juneja et al. 2022). A batch is
+(input_ids, attention_mask, labels) with one class label per example.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lmlerp.train.batches import Batch, pad
+
+SENTIMENT_LABELS = {"negative": 0, "positive": 1}
+# GLUE train.tsv columns: first text, second text, label column, label names in index order.
+GLUE = {
+    "glue_qqp": ("question1", "question2", "is_duplicate", ["0", "1"]),
+    "glue_mnli": (
+        "sentence1",
+        "sentence2",
+        "gold_label",
+        ["entailment", "neutral", "contradiction"],
+    ),
+}
+
+
+def num_labels(task: str) -> int:
+    """Number of classes of a task: 2 for movie sentiment and QQP, 3 for MNLI."""
+    return len(GLUE[task][3]) if task in GLUE else len(SENTIMENT_LABELS)
+
+
+def movie_examples(movie: pd.DataFrame, split: str, limit: int | None = None) -> pd.DataFrame:
+    """Positive (1) and negative (0) movie sentences of one split: columns text, text_pair, label.
+
+    `limit` keeps the first `limit` sentences of each class (file order), so that a held-out set
+    stays balanced and fixed when the split grows.
+    """
+    parts = []
+    for sentiment, label in SENTIMENT_LABELS.items():
+        rows = movie[(movie.sentiment == sentiment) & (movie.split == split)]
+        if rows.empty:
+            raise ValueError(f"no {sentiment} movie sentences in the '{split}' split")
+        parts.append(rows.head(limit).assign(label=label))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.assign(text_pair=None)[["text", "text_pair", "label"]]
+
+
+def glue_examples(
+    path: str | Path, task: str, fraction: float, eval_share: float, seed: int
+) -> pd.DataFrame:
+    """A seeded `fraction` of a GLUE train.tsv, split train / eval by `eval_share` (paper: 80:20).
+
+    Returns columns text, text_pair, label, split. Rows with an unknown label are dropped.
+    """
+    first, second, column, names = GLUE[task]
+    table = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, on_bad_lines="skip")
+    missing = {first, second, column} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: a {task} train.tsv needs columns {sorted(missing)}")
+    table = table[table[column].isin(names)].dropna(subset=[first, second])
+    table = table.sample(frac=fraction, random_state=seed).reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    split = np.where(rng.random(len(table)) < eval_share, "eval", "train")
+    return pd.DataFrame(
+        {
+            "text": table[first],
+            "text_pair": table[second],
+            "label": table[column].map(names.index).astype(int),
+            "split": split,
+        }
+    )
+
+
+def task_examples(
+    data: Mapping[str, Any], movie: pd.DataFrame, eval_examples: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, held-out) examples of the configured task.
+
+    `data` holds task, glue {path, fraction, eval_share} and the data seed (the same for both
+    fine-tuning seeds: they must see the same split). Movie sentiment: the movie `train` split,
+    and the first `eval_examples` per class of its `test` split. GLUE: a seeded share of
+    train.tsv split 80:20 (paper), the held-out part cut to its first `eval_examples`.
+    """
+    if data["task"] == "movie_sentiment":
+        return movie_examples(movie, "train"), movie_examples(movie, "test", eval_examples)
+    glue = data["glue"]
+    frame = glue_examples(
+        Path(glue["path"]) / "train.tsv",
+        data["task"],
+        glue["fraction"],
+        glue["eval_share"],
+        data["seed"],
+    )
+    held_out = frame[frame.split == "eval"].head(eval_examples)
+    return frame[frame.split == "train"], held_out
+
+
+def encode(tokenizer, examples: pd.DataFrame, max_length: int) -> list[tuple[list[int], int]]:
+    """(token ids, label) per example; pairs are encoded as the tokenizer joins them.
+
+    No EOS is appended: GPT-2's classifier reads the last token that is not padding, and our
+    padding token is EOS.
+    """
+    pairs = examples.text_pair.where(examples.text_pair.notna(), None).tolist()
+    has_pairs = any(p is not None for p in pairs)
+    encoded = tokenizer(
+        examples.text.tolist(),
+        pairs if has_pairs else None,
+        truncation=True,
+        max_length=max_length,
+    )["input_ids"]
+    return list(zip(encoded, examples.label.astype(int).tolist(), strict=True))
+
+
+def _batch(items: Sequence[tuple[list[int], int]], pad_id: int, max_len: int) -> Batch:
+    ids, mask, _ = pad([ids for ids, _ in items], pad_id, max_len)  # (B, T)
+    return ids, mask, torch.tensor([label for _, label in items])  # labels (B,)
+
+
+def train_batches(
+    encoded: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int, max_len: int, seed: int
+) -> Iterator[Batch]:
+    """Endless seeded epochs of shuffled, right-padded batches with class labels."""
+    if len(encoded) < batch_size:
+        raise ValueError(f"{len(encoded)} examples cannot fill one batch of {batch_size}")
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(encoded), generator=generator).tolist()
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield _batch([encoded[i] for i in order[start : start + batch_size]], pad_id, max_len)
+
+
+def held_out_batches(
+    tokenizer, examples: pd.DataFrame, max_length: int, batch_size: int
+) -> list[Batch]:
+    """The held-out examples encoded and batched once, shortest first (less padding; the
+    per-example mean does not depend on the order)."""
+    encoded = sorted(encode(tokenizer, examples, max_length), key=lambda item: len(item[0]))
+    return eval_batches(encoded, batch_size, tokenizer.pad_token_id, max_length)
+
+
+def eval_batches(
+    encoded: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int, max_len: int
+) -> list[Batch]:
+    """The held-out set once, in order, as a list (reused at every point of a path)."""
+    return [
+        _batch(encoded[i : i + batch_size], pad_id, max_len)
+        for i in range(0, len(encoded), batch_size)
+    ]

@@ -1,0 +1,114 @@
+"""The jobs of the mode-connectivity stage: seed classifiers, lines between them, curves, tables."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from lmlerp import jobs
+from lmlerp.connectivity import classifier, curves, examples, tables
+from lmlerp.io import atomic, checkpoints
+from lmlerp.io import tokenizer as tok
+
+PathLike = str | os.PathLike
+
+
+def finetune_classifiers(
+    *,
+    base: PathLike,
+    movie: PathLike,
+    checkpoints_dir: PathLike,
+    loss_table: PathLike,
+    hp: Mapping[str, Any],
+    lora: Mapping[str, Any] | None,
+    data: Mapping[str, Any],
+    seeds: Sequence[int],
+    device: str,
+    dtype: str,
+    threads: int,
+) -> None:
+    """Fine-tune a classifier from `base` once per seed (fully, or with `lora` adapters)."""
+    device = jobs.setup(threads, device)
+    train, _ = examples.task_examples(data, pd.read_parquet(movie))
+    history = classifier.finetune_seeds(
+        base, tok.load(base), train, hp, seeds, examples.num_labels(data["task"]),
+        checkpoints_dir, lora, device, dtype,
+    )  # fmt: skip
+    atomic.write_parquet(loss_table, history)
+
+
+def connect(
+    *,
+    checkpoints_dir: PathLike,
+    movie: PathLike,
+    curves_table: PathLike,
+    barriers_table: PathLike,
+    data: Mapping[str, Any],
+    seeds: Sequence[int],
+    max_length: int,
+    device: str,
+    threads: int,
+) -> None:
+    """Loss and accuracy along the line between two seeds at every checkpoint; its barriers."""
+    device = jobs.setup(threads, device)
+    seed_dirs = [f"{checkpoints_dir}/seed{seed}" for seed in seeds]
+    bpe = tok.load(next(iter(classifier.saved_steps(seed_dirs[0]).values())))
+    _, held_out = examples.task_examples(data, pd.read_parquet(movie), data["eval_examples"])
+    batches = examples.held_out_batches(bpe, held_out, max_length, data["eval_batch_size"])
+    ts = curves.grid(data["path_points"])
+    evaluate = functools.partial(classifier.evaluate, batches=batches)
+    curve = curves.seed_pair_lines(seed_dirs, ts, evaluate, device)
+    atomic.write_parquet(curves_table, curve)
+    atomic.write_parquet(barriers_table, tables.barriers(curve))
+
+
+def bezier(
+    *,
+    movie: PathLike,
+    curves_table: PathLike,
+    history_table: PathLike,
+    phi_dir: PathLike,
+    pair: str,
+    endpoints: Sequence[PathLike],
+    settings: Mapping[str, Any],
+    data: Mapping[str, Any],
+    max_length: int,
+    device: str,
+    threads: int,
+) -> None:
+    """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line."""
+    device = jobs.setup(threads, device)
+    model1, model2, batches, evaluate, bpe = curves.pair_setup(
+        pair, endpoints, pd.read_parquet(movie), data, settings["batch_size"], max_length,
+        settings["seed"], device,
+    )  # fmt: skip
+    ts = curves.grid(data["path_points"])
+    table, history, phi = curves.bezier_vs_line(
+        model1, model2, batches, evaluate, ts, settings["steps"], settings["lr"], settings["seed"]
+    )
+    atomic.write_parquet(curves_table, table.assign(pair=pair))
+    atomic.write_parquet(history_table, history)
+    checkpoints.save(phi.cpu(), bpe, phi_dir)
+
+
+def tabulate(
+    *,
+    barriers: Sequence[PathLike],
+    barriers_table: PathLike,
+    loss: PathLike,
+    error: PathLike,
+    models: Sequence[str],
+) -> None:
+    """Barriers of every model in one table; metric × model tables for loss and error."""
+    frames = [
+        pd.read_parquet(path).assign(model=name)
+        for name, path in zip(models, barriers, strict=True)
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    atomic.write_parquet(barriers_table, table)
+    atomic.write_tsv(loss, tables.report_table(table, "loss"))
+    atomic.write_tsv(error, tables.report_table(table, "error"))

@@ -1,0 +1,208 @@
+"""Evaluate a chunk of path points: rebuild each model in memory, sample, score.
+
+One job loads the bases, the judges and the data once and walks several points (DESIGN §2:
+Python start-up and model loading cost more than a small point's work). For a weight-space point
+the weights are rebuilt in place in one fused pass by `space.merge.Interpolator` (fp32 accumulation)
+inside one reusable model; a DExperts point keeps θ0, θ+ and θ− apart and ensembles their logits.
+
+Per sample, from the configured scorer plug-ins (`lmlerp.score.scorers`): positive score (Eq. 6),
+grammar acceptability in [0, 1], and — for the first `perplexity_samples` samples of each
+prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
+per prompt averaged over prompts, NLL on the positive and negative test sentences (Fig 8), and
+next-token probabilities of the configured words after "The movie was" (Fig 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lmlerp.generate import combiners, sampler
+from lmlerp.io import tokenizer as tok
+from lmlerp.io.atomic import atomic_path, read_parquet
+from lmlerp.score import perplexity, scorers, text
+from lmlerp.space import merge, paths, recipes
+from lmlerp.train.loss import sentence_nll
+
+FIG4_PROMPT = "The movie was"
+DEXPERTS = paths.DEXPERTS
+
+
+@dataclass
+class Data:
+    """The fixed inputs of every point: prompts, test sentences, words for Fig 4."""
+
+    prompts: pd.DataFrame
+    positive_test: list[str]
+    negative_test: list[str]
+    words: Mapping[str, Sequence[str]]
+
+
+def score_samples(samples: pd.DataFrame, judges: scorers.Scorers, settings: Mapping[str, Any]):
+    """Add positive_score, grammar (acceptability in [0, 1]) and, for the first
+    `perplexity_samples` samples of each prompt, perplexity (NaN for the others)."""
+    texts = samples.continuation.tolist()
+    samples = samples.assign(
+        positive_score=judges.sentiment.positive_score(texts),
+        grammar=judges.grammar.acceptability(texts),
+    )
+    scored = samples.sample_id < settings["perplexity_samples"]
+    perplexity = np.full(len(samples), np.nan)
+    perplexity[scored.to_numpy()] = judges.judge_lm.perplexity(
+        samples.prompt[scored].tolist(), samples.continuation[scored].tolist()
+    )
+    return samples.assign(perplexity=perplexity)
+
+
+def point_metrics(
+    model: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase,
+    samples: pd.DataFrame,
+    data: Data,
+    batch_size: int,
+) -> dict[str, float]:
+    """Means over a point's samples, distinct-n, test NLLs and Fig-4 word probabilities.
+
+    `model` is None for DExperts points (no single weight vector): NLLs and word probabilities
+    are then NaN.
+    """
+    row = {
+        "positive_score": float(samples.positive_score.mean()),
+        "perplexity": perplexity.mean_perplexity(samples.perplexity),
+        "perplexity_median": float(samples.perplexity.median()),  # NaN (unscored) skipped
+        "grammar": float(samples.grammar.mean()),
+        **{f"distinct_{n}": text.distinct_by_prompt(samples, n) for n in (1, 2, 3)},
+    }
+    nan = float("nan")
+    if model is None:
+        row.update(nll_pos=nan, nll_neg=nan)
+        row.update({f"p_{w}": nan for ws in data.words.values() for w in ws})
+        return row
+    device = str(next(model.parameters()).device)  # stays put: a claimed GPU; its weights are views
+    row["nll_pos"] = sentence_nll(
+        model, tokenizer, data.positive_test, batch_size=batch_size, device=device
+    )
+    row["nll_neg"] = sentence_nll(
+        model, tokenizer, data.negative_test, batch_size=batch_size, device=device
+    )
+    words = [w for ws in data.words.values() for w in ws]
+    probabilities, _ = perplexity.next_token_probabilities(model, tokenizer, FIG4_PROMPT, words)
+    row.update({f"p_{w}": float(probabilities[w]) for w in words})
+    return row
+
+
+def evaluate_chunk(
+    family: str,
+    points: Sequence[Mapping[str, Any]],
+    bases: Mapping[str, PreTrainedModel],
+    tokenizer: PreTrainedTokenizerBase,
+    judges: scorers.Scorers,
+    data: Data,
+    sampling: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    dexperts_filter_p: float | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples (one row per continuation) and point metrics (one row per point) of a chunk.
+
+    Every row carries the family and the explicit coordinates (alpha, beta — NaN when unused).
+    Each point is sampled with the same seed, so differences between points are the models'.
+    The sampled models live on `device` with weights in `dtype` (rebuilt in float32, cast once).
+    """
+    sample_tables, point_rows = [], []
+    weights = getattr(torch, dtype)
+    if family == DEXPERTS:
+        experts = [bases[n].to(device=device, dtype=weights) for n in paths.FAMILY_BASES[DEXPERTS]]
+    else:
+        interpolator = merge.Interpolator(bases, device=device, dtype=weights)
+    for point in tqdm(points, desc=f"evaluate {family}", mininterval=5, ascii=True):
+        coords = {"alpha": point["alpha"], "beta": point.get("beta", float("nan"))}
+        if family == DEXPERTS:
+            models = experts
+            combine = combiners.dexperts(point["alpha"], dexperts_filter_p)
+            model = None
+        else:
+            coefficients = paths.coefficients(family, {k: point[k] for k in point if k != "label"})
+            model = interpolator.rebuild(coefficients)
+            models, combine = [model], combiners.plain
+        with torch.inference_mode():
+            samples = sampler.generate_table(models, combine, data.prompts, tokenizer, **sampling)
+            samples = score_samples(samples, judges, settings)
+            row = point_metrics(model, tokenizer, samples, data, settings["batch_size"])
+        meta = {"family": family, "point": point["label"], **coords}
+        sample_tables.append(samples.assign(**meta))
+        point_rows.append({**meta, **row})
+    return pd.concat(sample_tables, ignore_index=True), pd.DataFrame(point_rows)
+
+
+def write_recipes(
+    family: str,
+    points: Sequence[Mapping[str, Any]],
+    base_dirs: Mapping[str, str],
+    out: Path,
+    bases: Mapping[str, PreTrainedModel] | None = None,
+) -> None:
+    """One `recipe.json` per weight-space point (bases, their sha256, coefficients), atomically.
+
+    With `bases` given (config `evaluation.materialize: weights`), each point's weights are also
+    written next to its recipe as a safetensors `save_pretrained` directory `model/` — for
+    export and small models; at scale a recipe is enough, the evaluation rebuilds in memory.
+    DExperts points combine logits, not weights, so their directory stays empty.
+    """
+    with atomic_path(out, directory=True) as tmp:
+        if family == DEXPERTS:
+            return
+        recipes.check_compatible(base_dirs)  # once per job: every point uses these bases
+        digests = {name: recipes.weights_sha256(d) for name, d in base_dirs.items()}
+        wanted = {p["label"] for p in points}
+        coordinates = {k: sorted({p[k] for p in points}) for k in points[0] if k != "label"}
+        for point in paths.points(family, coordinates):
+            if point.label in wanted:
+                recipe = recipes.Recipe.build(point, base_dirs, digests)
+                recipe.write(tmp / point.label / "recipe.json")
+                if bases is not None:
+                    recipes.materialize(recipe, tmp / point.label / "model", bases=bases)
+
+
+def load_inputs(
+    inputs: Mapping[str, str],
+    settings: Mapping[str, Any],
+    scorer_settings: Mapping[str, Any],
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> tuple:
+    """The tokenizer, the scorers and the fixed data of an evaluation job, from its input files.
+
+    `inputs` names the files: theta0 (its tokenizer), movie, prompts, and the model directory of
+    each scorer that reads one (sentiment, grammar, judge_lm).
+
+    Test NLLs use the first `nll_sentences` positive and negative test sentences (file order, the
+    same at every point): the full test split costs more than sampling on a CPU. The scorers run
+    on `device`, in bf16 on CUDA when `dtype` is bfloat16 (`scorers.load`).
+    """
+    tokenizer = tok.load(inputs["theta0"])
+    judges = scorers.load(
+        scorer_settings,
+        {score: inputs[score] for score in scorers.REGISTRY if score in inputs},
+        device=device,
+        dtype=dtype,
+        judge_lm_dtype=settings["judge_lm_dtype"],
+    )
+    movie = read_parquet(inputs["movie"], min_rows=1)
+    test = movie[movie.split == "test"]
+    data = Data(
+        prompts=read_parquet(inputs["prompts"], min_rows=1),
+        positive_test=test[test.sentiment == "positive"].text.tolist()[: settings["nll_sentences"]],
+        negative_test=test[test.sentiment == "negative"].text.tolist()[: settings["nll_sentences"]],
+        words=settings["words"],
+    )
+    return tokenizer, judges, data

@@ -1,0 +1,133 @@
+"""results/summary.json: the numbers a reader (or a test) checks, gathered from every stage."""
+
+from __future__ import annotations
+
+import glob as glob_module
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lmlerp.connectivity import tables as connectivity_tables
+from lmlerp.data.hub import describe
+from lmlerp.io import atomic
+
+
+def models(
+    pretrain_metrics: Sequence[str], selections: Sequence[str], pretrained: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per-model metrics: pretrained models by name, fine-tuned ones from their selection table.
+
+    `selections` are the candidate tables of θ+ then θ−; the selected row becomes theta_pos /
+    theta_neg with its candidate name and NLLs on positive and negative validation sentences.
+    """
+    out = {
+        name: atomic.read_json(path)
+        for name, path in zip(pretrained, pretrain_metrics, strict=True)
+    }
+    for name, path in zip(("theta_pos", "theta_neg"), selections, strict=True):
+        table = pd.read_csv(path, sep="\t")
+        if table.selected.sum() != 1:
+            raise ValueError(f"{path}: expected exactly one selected candidate")
+        best = table[table.selected].iloc[0]
+        out[name] = {
+            key: (best[key].item() if hasattr(best[key], "item") else best[key])
+            for key in (
+                "candidate",
+                "lr",
+                "batch_size",
+                "steps",
+                "val_ppl",
+                "nll_pos_val",
+                "nll_neg_val",
+            )
+        }
+    return out
+
+
+_WILDCARD = re.compile(r"\{(\w+)(?:,([^{}]*(?:\{[^{}]*\}[^{}]*)*))?\}")
+
+
+def benchmark_files(pattern: str, constraints: Mapping[str, str]) -> list[Path]:
+    """The files on disk that match a rule's `benchmark:` pattern, e.g.
+    ``benchmarks/finetune/{sentiment}/{candidate}.tsv``, in sorted order.
+
+    A wildcard matches its regex in `constraints` (those of the config's DAG, so that files of
+    jobs the config no longer has are not counted), else its inline constraint, else any name.
+    """
+    regex, glob, end = "", "", 0
+    for match in _WILDCARD.finditer(pattern):
+        literal = pattern[end : match.start()]
+        name, inline = match.group(1), match.group(2)
+        regex += re.escape(literal) + f"(?:{constraints.get(name, inline or '[^/]+')})"
+        glob += literal + "*"
+        end = match.end()
+    regex += re.escape(pattern[end:])
+    glob += pattern[end:]
+    found = glob_module.glob(glob) if "*" in glob else [glob] if Path(glob).exists() else []
+    return sorted(Path(p) for p in found if re.fullmatch(regex, p))
+
+
+def stage_timings(
+    benchmarks: Mapping[str, str], constraints: Mapping[str, str]
+) -> dict[str, float]:
+    """Wall seconds per rule, summed over its jobs' `benchmark:` files, plus their total.
+
+    `benchmarks` maps each rule to its benchmark pattern (`benchmark_files`). The total is the
+    sum of job times, not the wall time of a parallel run.
+    """
+    timings: dict[str, float] = {}
+    for rule, pattern in benchmarks.items():
+        for path in benchmark_files(pattern, constraints):
+            seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
+            timings[rule] = round(timings.get(rule, 0.0) + seconds, 2)
+    timings["total_job_seconds"] = round(sum(timings.values()), 2)
+    return timings
+
+
+# What summary.json says of each base and judge that this workflow builds itself.
+BUILT_HERE = {
+    "theta0": "pretrained here",
+    "reference": "θ0",
+    "sentiment": "TF-IDF judge trained here",
+    "grammar": "Harper",
+    "judge_lm": "SmolLM2-135M (GGUF converted here)",
+}
+
+
+def provenance(hub_models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Where each base and judge comes from: built here, or its hub source (`hub.describe`)."""
+    return {
+        name: describe(hub_models[name]) if name in hub_models else BUILT_HERE[name]
+        for name in sorted(BUILT_HERE)
+    }
+
+
+# Per family: the coordinates and mean metrics that summary.json lists, one entry per point.
+EXPERIMENT_KEYS = {
+    "g1": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "g2": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "dexperts": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "decorrelated": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
+    "g3": ("alpha", "beta", "positive_score", "perplexity", "nll_pos", "nll_neg"),
+}
+
+
+def experiments(tables: Sequence[str], families: Sequence[str]) -> dict[str, dict[str, list]]:
+    """{family: {key: [value per point]}} from the aggregated tables (flat lists, NaN → None)."""
+    out = {}
+    for family, path in zip(families, tables, strict=True):
+        table = pd.read_parquet(path)
+        out[family] = {
+            key: [None if pd.isna(v) else float(v) for v in table[key]]
+            for key in EXPERIMENT_KEYS[family]
+        }
+    return out
+
+
+def connectivity(barriers: str, curves: Sequence[str]) -> dict[str, Any]:
+    """The "connectivity" block: barriers per model and checkpoint step, Δ, and curve vs line."""
+    curve_table = pd.concat([pd.read_parquet(path) for path in curves], ignore_index=True)
+    return connectivity_tables.summary(pd.read_parquet(barriers), curve_table)

@@ -1,0 +1,71 @@
+"""The jobs of the report stage: the paper's figures, the connectivity figures, summary.json."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from lmlerp.io import atomic
+from lmlerp.report import figures, summary
+
+PathLike = str | os.PathLike
+FAMILIES = ("g1", "g2", "g3", "decorrelated", "dexperts")
+
+
+def plot(
+    *, inputs: Mapping[str, PathLike], figures_out: Mapping[str, PathLike], words: Mapping
+) -> None:
+    """Figs 3–10 from the tables (`inputs`: one per family, and norms) into `figures_out`."""
+    t = {name: pd.read_parquet(inputs[name]) for name in FAMILIES}
+    drawn = {
+        "fig03": figures.fig03_g1(t["g1"]),
+        "fig04": figures.fig04_word_probabilities(t["g1"], words),
+        "fig05": figures.fig05_g1_vs_g2(t["g1"], t["g2"]),
+        "fig06": figures.fig06_dexperts_vs_weights(t["dexperts"], t["g2"]),
+        "fig07": figures.fig07_g3(t["g3"]),
+        "fig08": figures.fig08_g3_nll(t["g3"]),
+        "fig09": figures.fig09_weight_norms(pd.read_parquet(inputs["norms"])),
+        "fig10": figures.fig10_decorrelated(t["decorrelated"]),
+    }
+    for name, fig in drawn.items():
+        figures.save(fig, figures_out[name])
+
+
+def plot_connectivity(
+    *, barriers: PathLike, curves: Sequence[PathLike], steps: PathLike, curves_figure: PathLike,
+    pairs: Sequence[str],
+) -> None:  # fmt: skip
+    """Barriers against fine-tuning step, and loss along Bezier curves vs lines."""
+    figures.save(figures.connectivity_steps(pd.read_parquet(barriers)), steps)
+    table = pd.concat(pd.read_parquet(path) for path in curves)
+    figures.save(figures.connectivity_curves(table, pairs), curves_figure)
+
+
+def summarize(
+    *,
+    inputs: Mapping[str, Any],
+    summary_json: PathLike,
+    pretrained: Sequence[str],
+    families: Sequence[str],
+    benchmarks: Mapping[str, str],
+    constraints: Mapping[str, str],
+    hub_models: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Collect the measured numbers of every stage into summary.json.
+
+    `inputs`: pretrain_metrics, selections, tables (one per family), connectivity, curves, and
+    judge_metrics where this config trains the TF-IDF judge.
+    """
+    judge = inputs.get("judge_metrics")
+    result = {
+        "models": summary.models(inputs["pretrain_metrics"], inputs["selections"], pretrained),
+        "judge": atomic.read_json(judge) if judge else {},
+        "sources": summary.provenance(hub_models),
+        **summary.experiments(inputs["tables"], families),
+        "connectivity": summary.connectivity(inputs["connectivity"], inputs["curves"]),
+        "timings_s": summary.stage_timings(benchmarks, constraints),
+    }
+    atomic.write_json(summary_json, result)

@@ -1,0 +1,190 @@
+"""Recipes: a path point as data, verifiable and rebuildable without storing its weights.
+
+A point is stored as a small `Recipe` (family, coordinates, coefficients, and the sha256 of every
+base it combines) rather than as weights: 400 GPT-2 Large points would be ~600 GB (DESIGN §2).
+`materialize` rebuilds the weights from a recipe with `merge.combine` (fp32 accumulation, one
+pass), in memory or as a safetensors directory; `check_compatible` refuses bases of another
+architecture or tokenizer before any weight is read.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel
+
+from lmlerp.io import checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.io.atomic import write_json
+from lmlerp.space.merge import combine
+from lmlerp.space.paths import Point, coefficients, label
+
+# config.json keys that fix the tensor layout of GPT-2-like models (dropout may differ).
+ARCHITECTURE = ("model_type", "n_layer", "n_embd", "n_head", "vocab_size", "n_positions")
+
+
+def check_compatible(base_dirs: Mapping[str, str | os.PathLike]) -> None:
+    """Check that checkpoint directories share architecture and tokenizer before merging them.
+
+    Compares the `ARCHITECTURE` fields of config.json (those present in either file) and the
+    tokenizer fingerprints; ValueError names both bases and the differing field (or 'tokenizer').
+    """
+    items = [(name, Path(directory)) for name, directory in base_dirs.items()]
+    if not items:
+        return
+    first, first_dir = items[0]
+    config = json.loads((first_dir / "config.json").read_text())
+    vocab = tok.fingerprint(tok.load(first_dir))
+    for name, directory in items[1:]:
+        other = json.loads((directory / "config.json").read_text())
+        for field in ARCHITECTURE:
+            if (field in config or field in other) and config.get(field) != other.get(field):
+                raise ValueError(
+                    f"bases '{first}' ({first_dir}) and '{name}' ({directory}) differ in "
+                    f"'{field}': {config.get(field)!r} vs {other.get(field)!r}"
+                )
+        if tok.fingerprint(tok.load(directory)) != vocab:
+            raise ValueError(
+                f"bases '{first}' ({first_dir}) and '{name}' ({directory}) differ in 'tokenizer' "
+                "(different vocabularies)"
+            )
+
+
+def weights_sha256(directory: str | os.PathLike) -> str:
+    """sha256 of a checkpoint's weights: of `model.safetensors` (what `sha256sum` prints), or of
+    all its `*.safetensors` shards concatenated in name order when the checkpoint is sharded."""
+    files = sorted(Path(directory).glob("*.safetensors"))
+    if not files:
+        raise checkpoints.CheckpointError(f"{directory}: no safetensors weights")
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A path point as data: family, coordinates, coefficients and the bases it combines.
+
+    `bases` maps each base name to {"path": checkpoint directory, "sha256": weights_sha256(path)};
+    its order is the coefficients' order, and the first base gives the model class, config and
+    tokenizer of the result. Paths are stored as given (relative to the working directory).
+    """
+
+    family: str
+    coords: dict[str, float]
+    label: str
+    coefficients: dict[str, float]
+    bases: dict[str, dict[str, str]]
+
+    def __post_init__(self) -> None:
+        expected = coefficients(self.family, self.coords)
+        if expected != self.coefficients:
+            raise ValueError(
+                f"recipe '{self.family}/{self.label}': coefficients {self.coefficients} are not "
+                f"{self.family}({self.coords}) = {expected}"
+            )
+        if label(self.family, self.coords) != self.label:
+            raise ValueError(
+                f"recipe '{self.family}/{self.label}': label should be "
+                f"'{label(self.family, self.coords)}'"
+            )
+        if list(self.bases) != list(self.coefficients):
+            raise ValueError(
+                f"recipe '{self.family}/{self.label}': bases {list(self.bases)} do not match "
+                f"coefficients {list(self.coefficients)}"
+            )
+        for name, entry in self.bases.items():
+            if set(entry) != {"path", "sha256"}:
+                raise ValueError(f"recipe base '{name}' needs exactly 'path' and 'sha256'")
+
+    @classmethod
+    def build(
+        cls,
+        point: Point,
+        base_dirs: Mapping[str, str | os.PathLike],
+        sha256: Mapping[str, str] | None = None,
+    ) -> Recipe:
+        """The recipe of `point`, hashing the bases it uses (after `check_compatible`).
+
+        A job that builds many recipes from the same bases passes their digests in `sha256`
+        (and checks compatibility once itself), so that each base is read once, not per point.
+        """
+        missing = [name for name in point.coefficients if name not in base_dirs]
+        if missing:
+            raise ValueError(
+                f"point '{point.family}/{point.label}' needs bases {missing}; "
+                f"available bases: {sorted(base_dirs)}"
+            )
+        used = {name: base_dirs[name] for name in point.coefficients}
+        if sha256 is None:
+            check_compatible(used)
+            sha256 = {name: weights_sha256(directory) for name, directory in used.items()}
+        bases = {name: {"path": str(path), "sha256": sha256[name]} for name, path in used.items()}
+        return cls(point.family, dict(point.coords), point.label, dict(point.coefficients), bases)
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the recipe as JSON, atomically (floats are written in their exact repr)."""
+        write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Recipe:
+        """Read a recipe written by `write`; ValueError on missing or unknown keys."""
+        data: dict[str, Any] = json.loads(Path(path).read_text())
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if set(data) != set(fields):
+            raise ValueError(f"{path}: a recipe has exactly the keys {fields}, got {list(data)}")
+        return cls(**data)
+
+    def verify(self) -> None:
+        """Recompute each base's sha256; ValueError naming the base whose weights changed."""
+        for name, entry in self.bases.items():
+            actual = weights_sha256(entry["path"])
+            if actual != entry["sha256"]:
+                raise ValueError(
+                    f"recipe '{self.family}/{self.label}': base '{name}' ({entry['path']}) has "
+                    f"changed since the recipe was written (sha256 {actual}, "
+                    f"recipe says {entry['sha256']})"
+                )
+
+
+def materialize(
+    recipe: Recipe,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    bases: Mapping[str, PreTrainedModel] | None = None,
+) -> tuple[dict[str, torch.Tensor], PreTrainedModel]:
+    """Rebuild a recipe's weights (fp32 accumulation, one pass) and a model holding them.
+
+    Args:
+        recipe: the point to build.
+        out_dir: if given, the result is also written there as a safetensors `save_pretrained`
+            directory with the first base's tokenizer.
+        bases: models already loaded, keyed by base name, so that a job evaluating several points
+            loads each base once; by default the recipe's bases are verified and loaded from disk.
+
+    Returns:
+        The combined state dict and a model of the first base's class and config holding it.
+    """
+    if bases is None:
+        recipe.verify()
+        bases = {name: checkpoints.load(entry["path"]) for name, entry in recipe.bases.items()}
+    states = {name: bases[name].state_dict() for name in recipe.bases if name in bases}
+    state = combine(states, recipe.coefficients)
+    first = next(iter(recipe.bases))
+    model = copy.deepcopy(bases[first])
+    model.load_state_dict(state, strict=True)  # copies values; tied weights stay tied
+    model.eval()
+    if out_dir is not None:
+        checkpoints.save(model, tok.load(recipe.bases[first]["path"]), out_dir)
+    return state, model

@@ -1,0 +1,95 @@
+"""The jobs of the training stage, file in, file out: pretrain, fine-tune, select.
+
+Each function is what one Snakemake `script:` calls with the job's named inputs, outputs and
+params; paths come from the rules, never from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lmlerp import jobs
+from lmlerp.io import atomic, checkpoints
+from lmlerp.io import tokenizer as tok
+from lmlerp.train import finetune, pretrain, selection
+
+PathLike = str | os.PathLike
+
+
+def pretrain_model(
+    *,
+    corpus: PathLike,
+    tokenizer: PathLike,
+    model_dir: PathLike,
+    metrics_json: PathLike,
+    loss_table: PathLike | None,
+    name: str,
+    arch: Mapping[str, int],
+    hp: Mapping[str, Any],
+    seed: int,
+    device: str,
+    dtype: str,
+    threads: int,
+) -> None:
+    """Pretrain model `name` (θ0 or θC4) on its rows of the corpus; write model and metrics,
+    and the loss curve where `loss_table` is given."""
+    device = jobs.setup(threads, device)  # this job's own GPU when several run at once
+    bpe = tok.load(tokenizer)
+    model, history, metrics = pretrain.run(
+        pd.read_parquet(corpus), name, bpe, arch, hp, seed, device, dtype
+    )
+    if loss_table is not None:
+        atomic.write_parquet(loss_table, history)
+    atomic.write_json(metrics_json, metrics)
+    checkpoints.save(model, bpe, model_dir)
+
+
+def finetune_candidate(
+    *,
+    theta0: PathLike,
+    movie: PathLike,
+    model_dir: PathLike,
+    loss_table: PathLike,
+    metrics_json: PathLike,
+    sentiment: str,
+    candidate: Mapping[str, Any],
+    hp: Mapping[str, Any],
+    device: str,
+    dtype: str,
+    threads: int,
+) -> None:
+    """Fine-tune θ0 on `sentiment` sentences with one grid candidate (lr, batch, steps)."""
+    device = jobs.setup(threads, device)
+    bpe = tok.load(theta0)
+    model, history, metrics = finetune.run(
+        checkpoints.load(theta0), bpe, pd.read_parquet(movie), sentiment, candidate, hp, device,
+        dtype,
+    )  # fmt: skip
+    atomic.write_parquet(loss_table, history)
+    atomic.write_json(metrics_json, {**candidate, **metrics})
+    checkpoints.save(model, bpe, model_dir)
+
+
+def select_candidate(
+    *,
+    metrics: Sequence[PathLike],
+    models: Sequence[PathLike],
+    table: PathLike,
+    model_dir: PathLike,
+    candidates: Sequence[str],
+) -> None:
+    """Tabulate every candidate and publish the one of lowest validation perplexity as θ±."""
+    results = [
+        {"candidate": name, **json.loads(Path(path).read_text())}
+        for name, path in zip(candidates, metrics, strict=True)
+    ]
+    ranked = selection.select(results)
+    best = list(candidates).index(ranked.candidate[ranked.selected].item())
+    atomic.write_tsv(table, ranked)
+    atomic.link_copy(models[best], model_dir)

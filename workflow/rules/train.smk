@@ -1,0 +1,83 @@
+# θ0 and θC4 pretrained from scratch (same GPT-2 architecture and tokenizer, independent seeds,
+# disjoint corpora); θ+ and θ− fine-tuned from θ0, one job per grid candidate, the best kept.
+
+
+include: "train_helpers.smk"
+
+
+rule pretrain:
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        tokenizer=TOKENIZER,
+    output:
+        model=directory("results/models/{model}"),
+        loss="results/pretrain/{model}/loss.parquet",
+        metrics="results/pretrain/{model}/metrics.json",
+    log:
+        "logs/pretrain/{model}.log",
+    benchmark:
+        "benchmarks/pretrain/{model}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=job_memory("pretrain"),
+        runtime=job_runtime("pretrain"),
+    params:
+        name="{model}",
+        arch=canonical(config["model"]),
+        hp=pretrain_hyperparameters(),
+        seed=pretrain_seed,
+        device=config["device"],
+        dtype=config["dtype"],
+    script:
+        "../../scripts/pretrain.py"
+
+
+rule finetune:
+    input:
+        theta0=MODELS["theta0"],
+        movie=rules.prepare_movie.output.movie,
+    output:
+        model=directory("results/finetune/{sentiment}/{candidate}/model"),
+        loss="results/finetune/{sentiment}/{candidate}/loss.parquet",
+        metrics="results/finetune/{sentiment}/{candidate}/metrics.json",
+    log:
+        "logs/finetune/{sentiment}/{candidate}.log",
+    benchmark:
+        "benchmarks/finetune/{sentiment}/{candidate}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=job_memory("finetune"),
+        runtime=job_runtime("finetune"),
+    params:
+        candidate=candidate_settings,
+        hp=finetune_hyperparameters(),
+        sentiment=sentiment_name,
+        device=config["device"],
+        dtype=config["dtype"],
+    script:
+        "../../scripts/finetune.py"
+
+
+rule select_finetune:
+    input:
+        metrics=candidate_metrics,
+        models=candidate_models,
+    output:
+        table="results/finetune/{sentiment}/candidates.tsv",
+        model=directory("results/models/theta_{sentiment}"),
+    log:
+        "logs/select_finetune/{sentiment}.log",
+    benchmark:
+        "benchmarks/select_finetune/{sentiment}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        candidates=list(CANDIDATES),
+    script:
+        "../../scripts/select_finetune.py"
