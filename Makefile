@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake

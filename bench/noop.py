@@ -54,7 +54,7 @@ def main() -> None:
         cwd=args.workdir, capture_output=True, text=True,
     )  # fmt: skip
     if dry.returncode or "Nothing to be done" not in dry.stdout + dry.stderr:
-        raise SystemExit(f"{args.workdir} is not a finished run (a dry run plans jobs): run it first")
+        raise SystemExit(f"{args.workdir}: a dry run plans jobs, so it is no finished run")
     runs = {"lean": [], "eager": []}
     for _ in range(args.repeats):  # interleaved, so that machine load hits both alike
         for name, code in (("lean", LEAN), ("eager", EAGER)):

@@ -1,6 +1,8 @@
 """Bad configs: every case of tests/configs/bad.yaml is refused before any job runs, with one
-line that names the offending key — by `lmlerp.config` directly, and by the real `snakemake`
-command in a scratch directory (non-zero exit, no results/ or resources/ created)."""
+line that names the offending key — by `lmlerp.config` directly (all cases), and by the real
+`snakemake` command in a scratch directory (non-zero exit, no results/ or resources/ created)
+for the first case of every category and every case checked when a run starts (`at: onstart`):
+the command reaches `lmlerp.config.validate` by one code path, the same for every case."""
 
 from __future__ import annotations
 
@@ -16,6 +18,11 @@ from lmlerp.config import ConfigError, check_device, validate, visible_cuda_devi
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "configs" / "bad.yaml").read_text())
 BASE = yaml.safe_load(TINY.read_text())
+THROUGH_SNAKEMAKE = [
+    case
+    for k, case in enumerate(CORPUS)
+    if case.get("at") == "onstart" or case["category"] not in {c["category"] for c in CORPUS[:k]}
+]
 
 
 def edited(case: dict) -> dict:
@@ -83,8 +90,12 @@ def test_possible_device_passes(device, visible):
     check_device(device, visible)
 
 
+def test_snakemake_cases_cover_every_category():
+    assert {c["category"] for c in THROUGH_SNAKEMAKE} == {c["category"] for c in CORPUS}
+
+
 @pytest.mark.workflow
-@pytest.mark.parametrize("case", CORPUS, ids=[case["id"] for case in CORPUS])
+@pytest.mark.parametrize("case", THROUGH_SNAKEMAKE, ids=[case["id"] for case in THROUGH_SNAKEMAKE])
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path, case):
     if case.get("at") == "onstart":  # impossible only on a machine with fewer GPUs
         index = int(case["set"]["device"].partition(":")[2] or 0)

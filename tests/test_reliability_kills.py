@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,15 +24,21 @@ SEED = 20221122
 
 
 @pytest.fixture(scope="module")
-def killed_run(tmp_path_factory) -> tuple[Path, dict]:
+def killed_run(tmp_path_factory, tiny_run) -> tuple[Path, dict]:
     """A second run of the tiny config, killed and resumed until it completes.
 
+    It starts with the local run's converted judge LM (hard links): the one rule whose job is a
+    fixed conversion of a downloaded file, and the longest early job, which the kills would
+    otherwise hit again and again. Every other stage is computed anew.
     $LMLERP_KILLED_RUN may name a directory where `python tests/kill_harness.py DIR` finished.
     """
     if os.environ.get("LMLERP_KILLED_RUN"):
         work = Path(os.environ["LMLERP_KILLED_RUN"])
         return work, json.loads((work / "kills.json").read_text())
     work = prepare_workdir(tmp_path_factory.mktemp("killed"))
+    for shared in ("resources/smollm2", "results/models/judge_lm"):
+        (work / shared).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", tiny_run / shared, work / shared], check=True)
     began = time.monotonic()
     kills, attempts = run_with_kills(work, SEED)
     record = report(kills, attempts, time.monotonic() - began)

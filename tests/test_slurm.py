@@ -1,9 +1,11 @@
 """The tiny config through profiles/slurm on a real one-node SLURM cluster on localhost.
 
 The cluster (tests/slurm_cluster.py) offers two fake GPUs, so SLURM schedules `--gpus=1` jobs as on
-a GPU cluster while they run on the CPU. Checked: the GPU rules reach SLURM with `--gpus=1` and no
-other rule does, the results are byte-identical to a local run's, and a job killed by `scancel`
-fails the run with SLURM's verdict while the next run completes.
+a GPU cluster while they run on the CPU. On a copy of the local tiny run, the jobs of every
+GPU-capable rule and of one CPU rule that a few targets need are run again through SLURM
+(`--forcerun`): checked, the GPU rules reach SLURM with `--gpus=1` and the CPU rule without, what
+they rewrite is byte-identical to the local run's, and a job killed by `scancel` fails the run
+with SLURM's verdict while the next run completes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 import slurm_cluster
 import yaml
-from workflow_helpers import REPO, prepare_workdir, snakemake, snakemake_command
+from workflow_helpers import REPO, copy_run, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slurm
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
@@ -66,14 +68,35 @@ def profile(cluster, tmp_path_factory) -> Path:
     return directory
 
 
+# One job or two of every GPU-capable rule and one CPU rule (aggregate), re-run through SLURM on a
+# copy of the local run: every rule kind reaches the scheduler without re-running the whole DAG.
+TARGETS = [
+    "results/tables/decorrelated.parquet",  # aggregate ← evaluate ← pretrain θ0, θC4
+    "results/connectivity/lmc/pt20/full/barriers.parquet",  # connect ← classifier ← budget
+    "results/connectivity/bezier/seeds_full/curves.parquet",  # bezier ← classifier of θ0
+]
+FORCED = sorted(GPU_RULES | {"aggregate"})
+
+
 @pytest.fixture(scope="module")
-def slurm_run(cluster, profile, tmp_path_factory) -> Path:
-    """The tiny config run to completion through the SLURM profile."""
-    work = prepare_workdir(tmp_path_factory.mktemp("tiny-slurm"))
-    # Slower than the local run: jobs wait for a poll, and each starts Snakemake anew on the node.
-    result = snakemake(work, "--profile", str(profile), env=cluster.env, timeout=1800)
+def slurm_run(cluster, profile, tmp_path_factory, request) -> tuple[Path, float]:
+    """A copy of the local tiny run whose jobs of `FORCED` rules that `TARGETS` (and one
+    fine-tuning candidate) need are run again through the SLURM profile; and when it began.
+
+    The local run is requested here, not as an argument: pytest would make the session-scoped
+    run before the module's cluster fixture had the chance to skip.
+    """
+    tiny_run = request.getfixturevalue("tiny_run")
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("tiny-slurm") / "run")
+    candidate = sorted((work / "results/finetune/pos").glob("*/metrics.json"))[0]
+    targets = [*TARGETS, str(candidate.relative_to(work))]
+    began = time.time()
+    result = snakemake(
+        work, "--profile", str(profile), *targets, "--forcerun", *FORCED, env=cluster.env,
+        timeout=1800,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:] + "\n" + cluster.logs()
-    return work
+    return work, began
 
 
 def submitted_jobs(cluster) -> list[dict[str, str]]:
@@ -97,8 +120,7 @@ def submitted_jobs(cluster) -> list[dict[str, str]]:
 def test_gpu_rules_are_submitted_with_one_gpu_and_the_others_without(slurm_run, cluster):
     jobs = submitted_jobs(cluster)
     rules = {job["rule"] for job in jobs}
-    assert rules >= GPU_RULES | {"train_judge", "summarize"}, rules
-    assert "download" not in rules  # a localrule: runs in the submitting process
+    assert rules == set(FORCED), rules
     for job in jobs:
         assert job["state"] == "COMPLETED", job
         # `--gpus=1` is TresPerJob=gres:gpu:1 in slurm 22.05; gres/gpu:1 is accepted for later ones
@@ -111,16 +133,25 @@ def outputs(run: Path, pattern: str) -> list[Path]:
 
 
 def test_results_equal_the_local_run(slurm_run, request):
-    # Requested here, not as an argument: pytest would make the session-scoped local run before
-    # the module's cluster fixture had the chance to skip.
+    work, began = slurm_run
     tiny_run = request.getfixturevalue("tiny_run")
-    tables = outputs(tiny_run, "results/tables/*.parquet")
-    models = outputs(tiny_run, "results/**/model.safetensors")
-    assert tables and models
-    assert outputs(slurm_run, "results/tables/*.parquet") == tables
-    assert outputs(slurm_run, "results/**/model.safetensors") == models
+    tables = outputs(tiny_run, "results/**/*.parquet")
+    models = outputs(tiny_run, "results/**/*.safetensors")
+    assert outputs(work, "results/**/*.parquet") == tables
+    assert outputs(work, "results/**/*.safetensors") == models
+    rewritten = {p for p in tables + models if (work / p).stat().st_mtime > began}
+    for expected in (
+        "results/models/theta0/model.safetensors",  # pretrain
+        "results/models/theta_c4/model.safetensors",
+        "results/tables/decorrelated.parquet",  # aggregate
+        "results/evaluate/decorrelated/c0/points.parquet",  # evaluate
+        *TARGETS[1:],  # connect, bezier
+    ):
+        assert Path(expected) in rewritten, expected
+    assert any("results/connectivity/finetune" in str(p) for p in rewritten)
+    assert any("results/finetune/pos" in str(p) for p in rewritten)
     for relative in tables + models:
-        local, remote = (tiny_run / relative).read_bytes(), (slurm_run / relative).read_bytes()
+        local, remote = (tiny_run / relative).read_bytes(), (work / relative).read_bytes()
         assert local == remote, f"{relative} differs between the local and the SLURM run"
 
 
@@ -136,6 +167,7 @@ def wait_for_job(cluster, rule: str, timeout: float = 180) -> str:
 
 
 def test_a_cancelled_job_fails_the_run_and_the_next_run_completes(slurm_run, cluster, profile):
+    slurm_run, _ = slurm_run
     chunk = sorted(slurm_run.glob("results/evaluate/*/c*/points.parquet"))[0].parent
     target = (chunk / "points.parquet").relative_to(slurm_run)
     reference = (slurm_run / target).read_bytes()

@@ -56,7 +56,7 @@ def _kind(node: Mapping[str, Any]) -> str:
     return kind + (f" ({', '.join(bounds)})" if bounds else "")
 
 
-def keys(
+def entries(
     node: Mapping[str, Any] | None = None, prefix: str = ""
 ) -> Iterator[tuple[str, str, bool, str]]:
     """(dotted key, type, required, description) of every key, depth first in schema order."""
@@ -72,18 +72,24 @@ def keys(
         description = " ".join(str(child.get("description", "")).split())
         yield key, _kind(child), name in required, description
         if child.get("type") == "object" or "properties" in child:
-            yield from keys(child, key)
+            yield from entries(child, key)
 
 
 def markdown() -> str:
     """The whole reference page: one table per top-level section."""
     lines = [HEADER]
     section = None
-    for key, kind, required, description in keys():
+    for key, kind, required, description in entries():
         top = key.split(".", 1)[0]
         if top != section:
             section = top
-            lines += ["", f"## `{top}`", "", "| key | type | required | meaning |", "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## `{top}`",
+                "",
+                "| key | type | required | meaning |",
+                "|---|---|---|---|",
+            ]
         cell = description.replace("|", "\\|")
         lines.append(f"| `{key}` | {kind} | {'yes' if required else ''} | {cell} |")
     return "\n".join(lines) + "\n"
@@ -92,9 +98,11 @@ def markdown() -> str:
 def known(key: str) -> bool:
     """Whether a dotted key (named keys written as any name) is a key of the schema."""
     parts = key.split(".")
-    for candidate, *_ in keys():
+    for candidate, *_ in entries():
         pattern = candidate.split(".")
-        if len(pattern) == len(parts) and all(p in (q, "<name>") for q, p in zip(parts, pattern)):
+        if len(pattern) == len(parts) and all(
+            p in (q, "<name>") for q, p in zip(parts, pattern, strict=True)
+        ):
             return True
     return False
 

@@ -155,7 +155,7 @@ def model_loss(
 
 def frozen(model: PreTrainedModel) -> State:
     """A copy of the model's state dict that later loads into the model cannot change (tied
-    tensors still alias each other, so `merge.combine` combines them once)."""
+    tensors still alias each other, so `combine` combines them once)."""
     return copy.deepcopy(model).state_dict()
 
 

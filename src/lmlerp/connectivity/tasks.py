@@ -1,4 +1,8 @@
-"""The jobs of the mode-connectivity stage: seed classifiers, lines between them, curves, tables."""
+"""The jobs of the mode-connectivity stage: seed classifiers, lines between them, curves, tables.
+
+Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
+need them, so that the light jobs start in well under a second.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from lmlerp import jobs
-from lmlerp.connectivity import classifier, curves, examples, tables
-from lmlerp.io import atomic, checkpoints
-from lmlerp.io import tokenizer as tok
+from lmlerp.connectivity import tables
+from lmlerp.io import atomic
 
 PathLike = str | os.PathLike
 
@@ -32,6 +35,9 @@ def finetune_classifiers(
     threads: int,
 ) -> None:
     """Fine-tune a classifier from `base` once per seed (fully, or with `lora` adapters)."""
+    from lmlerp.connectivity import classifier, examples
+    from lmlerp.io import tokenizer as tok
+
     device = jobs.setup(threads, device)
     train, _ = examples.task_examples(data, pd.read_parquet(movie))
     history = classifier.finetune_seeds(
@@ -54,6 +60,9 @@ def connect(
     threads: int,
 ) -> None:
     """Loss and accuracy along the line between two seeds at every checkpoint; its barriers."""
+    from lmlerp.connectivity import classifier, curves, examples
+    from lmlerp.io import tokenizer as tok
+
     device = jobs.setup(threads, device)
     seed_dirs = [f"{checkpoints_dir}/seed{seed}" for seed in seeds]
     bpe = tok.load(next(iter(classifier.saved_steps(seed_dirs[0]).values())))
@@ -81,6 +90,9 @@ def bezier(
     threads: int,
 ) -> None:
     """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line."""
+    from lmlerp.connectivity import curves
+    from lmlerp.io import checkpoints
+
     device = jobs.setup(threads, device)
     model1, model2, batches, evaluate, bpe = curves.pair_setup(
         pair, endpoints, pd.read_parquet(movie), data, settings["batch_size"], max_length,

@@ -1,4 +1,4 @@
-"""Readers of the paper's datasets (fetched by `lmlerp.hub`) into the tables the DAG already uses.
+"""Readers of the paper's datasets (fetched by `data.hub`) into the tables the DAG already uses.
 
 - SST-5 (Socher et al. 2013; the SetFit/sst5 JSON-lines layout: text, label 0–4): labels {0, 1} →
   negative, {3, 4} → positive, 2 → neutral (never fine-tuned on), as in Rofin et al. 2022 §4.1.
@@ -101,7 +101,7 @@ def dexperts_prompts(
     rng: np.random.Generator,
 ) -> pd.DataFrame:
     """`settings[kind]` prompts drawn without replacement from each kind's file, plus the fixed
-    prompts; the same columns as `lmlerp.prompts.build`."""
+    prompts; the same columns as `lmlerp.data.prompts.build`."""
     frames = []
     for kind in PROMPT_KINDS:
         count = settings[kind]

@@ -1,4 +1,8 @@
-"""The jobs of the data stage: offline assets and hub sources in, tidy tables and prompts out."""
+"""The jobs of the data stage: offline assets and hub sources in, tidy tables and prompts out.
+
+Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
+need them, so that the light jobs start in well under a second.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmlerp.data import assets, bpe, corpus, hub, movie, paper, prompts
+from lmlerp.data import assets, corpus, hub, movie
 from lmlerp.io import atomic
-from lmlerp.io import tokenizer as tok
 
 PathLike = str | os.PathLike
 
@@ -54,6 +57,8 @@ def prepare_movie(
 
 def prepare_sst5(*, sst5: PathLike, movie_table: PathLike) -> None:
     """SST-5 as the movie table: {0,1} → negative, {3,4} → positive, 2 → neutral."""
+    from lmlerp.data import paper
+
     atomic.write_parquet(movie_table, paper.sst5_movie(sst5))
 
 
@@ -71,6 +76,8 @@ def prepare_corpus(
 
 def prepare_c4(*, c4: PathLike, corpus_table: PathLike, val_fraction: float, seed: int) -> None:
     """C4 shards as GPT-C4's pretraining corpus, split into train / val."""
+    from lmlerp.data import paper
+
     atomic.write_parquet(corpus_table, paper.c4_corpus(c4, val_fraction, seed))
 
 
@@ -91,6 +98,9 @@ def train_tokenizer(
     *, corpus_table: PathLike, tokenizer_dir: PathLike, settings: Mapping[str, Any]
 ) -> None:
     """Train the byte-level BPE shared by θ0 and θC4 on θ0's training corpus."""
+    from lmlerp.data import bpe
+    from lmlerp.io import tokenizer as tok
+
     frame = pd.read_parquet(corpus_table)
     texts = frame[(frame.corpus == "theta0") & (frame.split == "train")].text
     tok.save(bpe.train(texts, **settings), tokenizer_dir)
@@ -101,6 +111,9 @@ def prepare_prompts(
     prompts_table: PathLike, settings: Mapping[str, Any], seed: int,
 ) -> None:  # fmt: skip
     """Cut prompts from held-out text after 4–10 tokens, plus the fixed prompts."""
+    from lmlerp.data import prompts
+    from lmlerp.io import tokenizer as tok
+
     table = prompts.build(
         pd.read_parquet(corpus_table), pd.read_parquet(movie_table), tok.load(tokenizer),
         settings, np.random.default_rng(seed),
@@ -113,6 +126,9 @@ def prepare_dexperts_prompts(
     prompts_table: PathLike, settings: Mapping[str, Any], seed: int,
 ) -> None:  # fmt: skip
     """Sample the DExperts sentiment prompts (already cut prefixes) plus the fixed ones."""
+    from lmlerp.data import paper
+    from lmlerp.io import tokenizer as tok
+
     files = {"neutral": neutral, "positive": positive, "negative": negative}
     table = paper.dexperts_prompts(
         files, settings, tok.load(tokenizer), np.random.default_rng(seed)

@@ -1,4 +1,8 @@
-"""The jobs of the evaluation stage: one chunk of path points, then one table per family."""
+"""The jobs of the evaluation stage: one chunk of path points, then one table per family.
+
+Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
+need them, so that the light jobs start in well under a second.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lmlerp import jobs
-from lmlerp.evaluate import chunk
-from lmlerp.io import atomic, checkpoints
+from lmlerp.io import atomic
 
 PathLike = str | os.PathLike
 
@@ -39,6 +42,9 @@ def evaluate(
     scorers' model directories. Every input is read before anything is written; the recipes
     (and, with `materialize: weights`, the weights) of the chunk's points go to `recipes`.
     """
+    from lmlerp.evaluate import chunk
+    from lmlerp.io import checkpoints
+
     device = jobs.setup(threads, device)  # this job's own GPU when several run at once
     base_dirs = {name: str(inputs[name]) for name in bases}
     models = {name: checkpoints.load(path).to(device) for name, path in base_dirs.items()}

@@ -139,7 +139,7 @@ def _static_cache(model: PreTrainedModel, batch: int, length: int) -> StaticCach
 def _compiled(model: PreTrainedModel) -> Callable:
     """The model under `torch.compile`, made once per model; CUDA graphs on CUDA.
 
-    Weights rewritten in place (`merge.Interpolator`) keep their addresses, so one compiled
+    Weights rewritten in place (`space.merge.Interpolator`) keep their addresses, so one compiled
     graph serves every point of a job.
     """
     if model not in _COMPILED:

@@ -39,8 +39,8 @@ def diagnosis(error: BaseException) -> str | None:
             where = getattr(link, "filename", None)
             return (
                 f"{_DISK.get(code, 'no space left on device')}"
-                f"{f' while writing {where}' if where else ''}: free space or point results/ "
-                "at a larger file system, then re-run; the partial output was removed"
+                f"{f' while writing {where}' if where else ''}: free space or move the working "
+                "directory to a larger file system, then re-run; the partial output was removed"
             )
     return None
 

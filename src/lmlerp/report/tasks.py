@@ -1,4 +1,8 @@
-"""The jobs of the report stage: the paper's figures, the connectivity figures, summary.json."""
+"""The jobs of the report stage: the paper's figures, the connectivity figures, summary.json.
+
+Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
+need them, so that the light jobs start in well under a second.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lmlerp.io import atomic
-from lmlerp.report import figures, summary
+from lmlerp.report import summary
 
 PathLike = str | os.PathLike
 FAMILIES = ("g1", "g2", "g3", "decorrelated", "dexperts")
@@ -19,6 +23,8 @@ def plot(
     *, inputs: Mapping[str, PathLike], figures_out: Mapping[str, PathLike], words: Mapping
 ) -> None:
     """Figs 3–10 from the tables (`inputs`: one per family, and norms) into `figures_out`."""
+    from lmlerp.report import figures
+
     t = {name: pd.read_parquet(inputs[name]) for name in FAMILIES}
     drawn = {
         "fig03": figures.fig03_g1(t["g1"]),
@@ -39,6 +45,8 @@ def plot_connectivity(
     pairs: Sequence[str],
 ) -> None:  # fmt: skip
     """Barriers against fine-tuning step, and loss along Bezier curves vs lines."""
+    from lmlerp.report import figures
+
     figures.save(figures.connectivity_steps(pd.read_parquet(barriers)), steps)
     table = pd.concat(pd.read_parquet(path) for path in curves)
     figures.save(figures.connectivity_curves(table, pairs), curves_figure)

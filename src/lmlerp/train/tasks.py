@@ -2,6 +2,10 @@
 
 Each function is what one Snakemake `script:` calls with the job's named inputs, outputs and
 params; paths come from the rules, never from here.
+
+
+Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
+need them, so that the light jobs start in well under a second.
 """
 
 from __future__ import annotations
@@ -15,9 +19,8 @@ from typing import Any
 import pandas as pd
 
 from lmlerp import jobs
-from lmlerp.io import atomic, checkpoints
-from lmlerp.io import tokenizer as tok
-from lmlerp.train import finetune, pretrain, selection
+from lmlerp.io import atomic
+from lmlerp.train import selection
 
 PathLike = str | os.PathLike
 
@@ -39,6 +42,10 @@ def pretrain_model(
 ) -> None:
     """Pretrain model `name` (θ0 or θC4) on its rows of the corpus; write model and metrics,
     and the loss curve where `loss_table` is given."""
+    from lmlerp.io import checkpoints
+    from lmlerp.io import tokenizer as tok
+    from lmlerp.train import pretrain
+
     device = jobs.setup(threads, device)  # this job's own GPU when several run at once
     bpe = tok.load(tokenizer)
     model, history, metrics = pretrain.run(
@@ -65,6 +72,10 @@ def finetune_candidate(
     threads: int,
 ) -> None:
     """Fine-tune θ0 on `sentiment` sentences with one grid candidate (lr, batch, steps)."""
+    from lmlerp.io import checkpoints
+    from lmlerp.io import tokenizer as tok
+    from lmlerp.train import finetune
+
     device = jobs.setup(threads, device)
     bpe = tok.load(theta0)
     model, history, metrics = finetune.run(
