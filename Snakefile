@@ -8,7 +8,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The offline default, unless configs are given with --configfile: then they alone are the config
+# (configs/paper.yaml is complete; a partial file goes after it: --configfile config.yaml my.yaml).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

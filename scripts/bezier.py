@@ -14,6 +14,6 @@ i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diag
 from lmlerp.connectivity import tasks
 
 tasks.bezier(
-    movie=i.movie, curves_table=o.curves, history_table=o.history, phi_dir=o.phi,
+    inputs=dict(i.items()), curves_table=o.curves, history_table=o.history, phi_dir=o.phi,
     threads=snakemake.threads, **p,
 )  # fmt: skip

@@ -237,7 +237,8 @@ def test_report_renders_in_headless_chromium_and_lists_every_figure(tiny_run):
 def test_materialized_weights_equal_the_in_memory_combination(tiny_run):
     import torch
 
-    from lmlerp import checkpoints, merge
+    from lmlerp.io import checkpoints
+    from lmlerp.space import merge, recipes
 
     assert CONFIG["evaluation"]["materialize"] == "weights"
     points = sorted(
@@ -249,7 +250,7 @@ def test_materialized_weights_equal_the_in_memory_combination(tiny_run):
         for name in ("theta_pos", "theta_neg")
     }
     for point in points:
-        recipe = merge.Recipe.read(point / "recipe.json")
+        recipe = recipes.Recipe.read(point / "recipe.json")
         written = checkpoints.load(point / "model").state_dict()
         expected = merge.combine(bases, recipe.coefficients)
         for name, tensor in expected.items():

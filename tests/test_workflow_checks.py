@@ -5,9 +5,12 @@ Lint and formatting (`snakemake --lint`, `snakefmt --check`, ruff) run in `make 
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from workflow_helpers import REPO, job_counts, snakemake
 
@@ -71,3 +74,30 @@ def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
         "pretrain_budget",
     ):
         assert rule not in counts, rule
+
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+COMMAND = re.compile(r"(?:^|`)((?:\.venv/bin/)?snakemake [^`\n#]*?)\s*(?:`|#|$)", re.MULTILINE)
+
+
+def documented_commands() -> list[str]:
+    """Every `snakemake` command the README and docs/ show, as written (dry-runnable ones)."""
+    found = {m.strip() for page in PAGES for m in COMMAND.findall(page.read_text())}
+    return sorted(c for c in found if not re.search(r"--(report|lint|unlock)", c))
+
+
+def test_the_docs_show_the_paper_and_slurm_commands():
+    commands = documented_commands()
+    assert any("--configfile configs/paper.yaml" in c and "--profile" not in c for c in commands)
+    assert any("--profile profiles/slurm" in c for c in commands)
+
+
+@pytest.mark.parametrize("command", documented_commands())
+def test_every_documented_command_dry_runs_from_the_repo_root(command):
+    """As written, from the repository root (its own config.yaml beside it), plus `-n`."""
+    words = command.split()
+    program = [sys.executable, "-m", "snakemake"]
+    result = subprocess.run(
+        [*program, *words[1:], "--dry-run"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -113,7 +113,7 @@ rule bezier:
         runtime=job_runtime("bezier"),
     params:
         pair="{pair}",
-        endpoints=curve_endpoints,
+        seeds=LMC["seeds"],
         settings=canonical(LMC["curves"]),
         data=lmc_settings(),
         max_length=LMC["finetune"]["max_length"],

@@ -80,14 +80,6 @@ def curve_inputs(wildcards):
     }
 
 
-def curve_endpoints(wildcards):
-    """The two endpoint directories of a curve: θ+ and θ−, or the two seeds' checkpoints."""
-    inputs = curve_inputs(wildcards)
-    if "checkpoints" not in inputs:
-        return [inputs["theta1"], inputs["theta2"]]
-    return [f"{inputs['checkpoints']}/seed{seed}" for seed in LMC["seeds"]]
-
-
 def lmc_jobs():
     """(size, method) of every classifier fine-tuning, in table order."""
     return [

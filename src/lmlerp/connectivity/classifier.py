@@ -176,10 +176,23 @@ def finetune_seeds(
         for seed in seeds:
             model = load_pretrained(source, labels, hp["dropout"], seed)
             history = finetune(
-                model, tokenizer, train_examples, hp, seed, tmp / f"seed{seed}", lora, device, dtype
+                model,
+                tokenizer,
+                train_examples,
+                hp,
+                seed,
+                seed_directory(tmp, seed),
+                lora,
+                device,
+                dtype,
             )
             histories.append(history.assign(seed=seed))
     return pd.concat(histories, ignore_index=True)
+
+
+def seed_directory(checkpoints: str | Path, seed: int) -> Path:
+    """Where `finetune_seeds` puts the checkpoints of one seed: `<checkpoints>/seed<seed>`."""
+    return Path(checkpoints) / f"seed{seed}"
 
 
 def saved_steps(directory: str | Path) -> dict[int, Path]:

@@ -1,7 +1,6 @@
 """The jobs of the mode-connectivity stage: seed classifiers, lines between them, curves, tables.
 
-Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
-need them, so that the light jobs start in well under a second.
+Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ def connect(
     from lmlerp.io import tokenizer as tok
 
     device = jobs.setup(threads, device)
-    seed_dirs = [f"{checkpoints_dir}/seed{seed}" for seed in seeds]
+    seed_dirs = [classifier.seed_directory(checkpoints_dir, seed) for seed in seeds]
     bpe = tok.load(next(iter(classifier.saved_steps(seed_dirs[0]).values())))
     _, held_out = examples.task_examples(data, pd.read_parquet(movie), data["eval_examples"])
     batches = examples.held_out_batches(bpe, held_out, max_length, data["eval_batch_size"])
@@ -77,26 +76,33 @@ def connect(
 
 def bezier(
     *,
-    movie: PathLike,
+    inputs: Mapping[str, Any],
     curves_table: PathLike,
     history_table: PathLike,
     phi_dir: PathLike,
     pair: str,
-    endpoints: Sequence[PathLike],
+    seeds: Sequence[int],
     settings: Mapping[str, Any],
     data: Mapping[str, Any],
     max_length: int,
     device: str,
     threads: int,
 ) -> None:
-    """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line."""
-    from lmlerp.connectivity import curves
+    """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line.
+
+    `inputs`: movie, and theta1 and theta2 (pair theta_pos_neg) or the seeds' `checkpoints`.
+    """
+    from lmlerp.connectivity import classifier, curves
     from lmlerp.io import checkpoints
 
     device = jobs.setup(threads, device)
+    if "checkpoints" in inputs:
+        endpoints = [classifier.seed_directory(inputs["checkpoints"], seed) for seed in seeds]
+    else:
+        endpoints = [inputs["theta1"], inputs["theta2"]]
     model1, model2, batches, evaluate, bpe = curves.pair_setup(
-        pair, endpoints, pd.read_parquet(movie), data, settings["batch_size"], max_length,
-        settings["seed"], device,
+        pair, endpoints, pd.read_parquet(inputs["movie"]), data, settings["batch_size"],
+        max_length, settings["seed"], device,
     )  # fmt: skip
     ts = curves.grid(data["path_points"])
     table, history, phi = curves.bezier_vs_line(

@@ -1,7 +1,6 @@
 """The jobs of the report stage: the paper's figures, the connectivity figures, summary.json.
 
-Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
-need them, so that the light jobs start in well under a second.
+Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ Each function is what one Snakemake `script:` calls with the job's named inputs,
 params; paths come from the rules, never from here.
 
 
-Modules that import torch or transformers (≈6 s per job here) are imported inside the tasks that
-need them, so that the light jobs start in well under a second.
+Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
 
 from __future__ import annotations
