@@ -169,3 +169,28 @@ def test_exponent_without_dot_in_yaml_is_caught_with_a_hint(tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match=r"'pretrain\.lr'.*YAML reads 2e-3 as text"):
         load(path)
+
+
+def test_a_valid_config_is_remembered_and_a_changed_one_validated_again(tmp_path, monkeypatch):
+    import lmlerp.config.validation as validation
+
+    config = load(Path(__file__).parent / "configs" / "tiny.yaml")
+    cache = tmp_path / "valid"
+    validate(config, cache=cache)
+    assert [p.name for p in cache.iterdir()] == [validation.fingerprint(config)]
+    calls = []
+    monkeypatch.setattr(validation, "check", lambda c: calls.append(c))
+    validate(config, cache=cache)  # remembered: neither the schema nor the checks run
+    assert calls == []
+    changed = {**config, "seed": config["seed"] + 1}
+    validate(changed, cache=cache)
+    assert len(calls) == 1 and len(list(cache.iterdir())) == 2
+
+
+def test_a_bad_config_is_never_remembered(tmp_path):
+    config = load(Path(__file__).parent / "configs" / "tiny.yaml")
+    bad = {**config, "seed": -1}
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="config key 'seed'"):
+            validate(bad, cache=tmp_path / "valid")
+    assert not (tmp_path / "valid").exists()

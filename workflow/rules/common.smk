@@ -3,7 +3,8 @@
 # Nothing here imports torch: parsing the Snakefile stays cheap (bench/noop.py measures it).
 from lmlerp import config as lmlerp_config
 
-lmlerp_config.validate(config)
+# A config that passed once is remembered by its fingerprint (content, schema, check code).
+lmlerp_config.validate(config, cache=".snakemake/lmlerp/valid-configs")
 
 
 onstart:

@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = exports(
         "visible_cuda_devices": "checks",
         "key_path": "validation",
         "load": "validation",
+        "fingerprint": "validation",
         "schema": "validation",
         "validate": "validation",
     },

@@ -4,30 +4,53 @@ The schema (`schema.yaml`, shipped inside the package so that a non-editable ins
 is closed at every level, so a misspelt key is an error rather than a silently ignored setting.
 `validate` turns the first violation into one line that names the key, e.g.
 ``config key 'finetune.lr[1]': -0.1 is less than or equal to 0``.
+
+Snakemake parses the workflow at every invocation, a no-op re-run included. With a `cache`
+directory, a config that passed once is recognised by a fingerprint of its content, the schema
+and this package's validation code, and not validated again (jsonschema alone costs ≈0.1 s).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
+
+if TYPE_CHECKING:
+    import jsonschema
 
 from lmlerp.config.checks import ConfigError, check
 
 _YAML11_FLOAT = re.compile(r"^[-+]?[0-9]*\.?[0-9]+[eE][-+]?[0-9]+$")
 
 
+def _package_text(name: str) -> str:
+    return importlib.resources.files("lmlerp.config").joinpath(name).read_text()
+
+
 @functools.cache
 def schema() -> dict[str, Any]:
     """The config schema, read once from the package data."""
-    text = importlib.resources.files("lmlerp.config").joinpath("schema.yaml").read_text()
-    return yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it: ≈10× faster on the 550-line schema, read at every parse
+    return yaml.load(
+        _package_text("schema.yaml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )
+
+
+def fingerprint(config: Mapping[str, Any]) -> str:
+    """sha256 of the config's content and of everything that judges it: the schema and the code
+    of the checks, so that an edit to either validates every config again."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=repr).encode())
+    for name in ("schema.yaml", "checks.py", "validation.py"):
+        digest.update(_package_text(name).encode())
+    return digest.hexdigest()
 
 
 def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
@@ -55,13 +78,30 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return message
 
 
-def validate(config: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming the first offending key, or return if the config is valid."""
+def validate(config: Mapping[str, Any], cache: str | Path | None = None) -> None:
+    """Raise ConfigError naming the first offending key, or return if the config is valid.
+
+    Args:
+        config: the whole config.
+        cache: a directory that remembers the fingerprints of configs that passed (the workflow
+            gives `.snakemake/lmlerp/valid-configs`); None validates every time.
+    """
+    stamp = Path(cache) / fingerprint(config) if cache is not None else None
+    if stamp is not None and stamp.is_file():
+        return
+    import jsonschema  # here: a remembered config needs no validator at all
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_schema_message(errors[0]))
     check(config)
+    if stamp is not None:
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+        except OSError:  # a read-only working directory: validate again next time
+            pass
 
 
 def load(path: str | Path) -> dict[str, Any]:
