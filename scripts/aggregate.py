@@ -1,4 +1,4 @@
-"""One tidy table per experiment from its chunks.
+"""One tidy table per experiment (per point and prompt kind, with intervals) from its chunks.
 
 The Snakemake `script:` of rule aggregate.
 """
@@ -13,4 +13,4 @@ i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diag
 
 from lmlerp.evaluate import tasks
 
-tasks.aggregate(points=i.points, table=o.table, **p)
+tasks.aggregate(points=i.points, samples=i.samples, table=o.table, trends=o.trends, **p)

@@ -387,6 +387,18 @@ def test_dexperts_with_alpha_zero_samples_like_the_base_model(model, bpe):
     assert texts(shifted) != texts(ensemble)
 
 
+def test_dexperts_at_alpha_zero_is_nucleus_sampling_from_the_base(model, bpe):
+    """DExperts' code: z0 cut to its filter_p nucleus, the ensemble then sampled whole (top_p 1),
+    so that α = 0 is θ0 with nucleus filter_p — the point g2(α' = 0) of Fig 6."""
+    experts = [tiny(bpe, seed=1), tiny(bpe, seed=2)]
+    dexperts = draw([model, *experts], combiners.dexperts(0.0, filter_p=0.9), bpe, top_p=1.0)
+    nucleus = draw([model], combiners.plain, bpe, top_p=0.9)
+    assert texts(dexperts) == texts(nucleus)
+    # truncating twice (the ensemble cut again at 0.9) samples a narrower distribution
+    twice = draw([model, *experts], combiners.dexperts(0.0, filter_p=0.9), bpe, top_p=0.5)
+    assert texts(twice) != texts(nucleus)
+
+
 # the table and the checks ---------------------------------------------------------------------
 
 

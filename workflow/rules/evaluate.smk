@@ -29,7 +29,7 @@ rule evaluate:
         family="{family}",
         grid=chunk_points,
         bases=base_names,
-        sampling=canonical(config["generation"]),
+        sampling=sampling_settings,
         settings=canonical(config["evaluation"]),
         scorers=canonical(config["scorers"]),
         filter_p=config["dexperts"]["filter_p"],
@@ -42,13 +42,18 @@ rule evaluate:
 rule aggregate:
     input:
         points=chunk_outputs,
+        samples=chunk_samples,
     output:
         table="results/tables/{family}.parquet",
+        trends="results/tables/{family}_trends.json",
     log:
         "logs/aggregate/{family}.log",
     benchmark:
         "benchmarks/aggregate/{family}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    params:
+        family="{family}",
+        statistics=canonical(config["statistics"]),
     script:
         "../../scripts/aggregate.py"

@@ -61,13 +61,27 @@ def scorer_inputs(wildcards):
     }
 
 
+def sampling_settings(wildcards):
+    """The generation settings of the chunk's family: DExperts samples its ensemble with its own
+    `dexperts.top_p` (1.0, as the DExperts code), the weight-space families with `generation.top_p`."""
+    sampling = canonical(config["generation"])
+    if wildcards.family == paths.DEXPERTS:
+        sampling["top_p"] = config["dexperts"]["top_p"]
+    return sampling
+
+
 def base_names(wildcards):
     return list(paths.FAMILY_BASES[wildcards.family])
 
 
-def chunk_outputs(wildcards):
+def chunk_outputs(wildcards, output="points"):
+    """The chunk tables of one family: their points (default) or their samples."""
     return expand(
-        rules.evaluate.output.points,
+        getattr(rules.evaluate.output, output),
         family=wildcards.family,
         chunk=CHUNKS[wildcards.family],
     )
+
+
+def chunk_samples(wildcards):
+    return chunk_outputs(wildcards, "samples")

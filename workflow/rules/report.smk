@@ -86,6 +86,7 @@ rule summarize:
         pretrain_metrics=expand(rules.pretrain.output.metrics, model=PRETRAINED),
         selections=expand(rules.select_finetune.output.table, sentiment=SENTIMENTS),
         tables=expand(rules.aggregate.output.table, family=FAMILIES),
+        trends=expand(rules.aggregate.output.trends, family=FAMILIES),
         connectivity=rules.tabulate_connectivity.output.barriers,
         curves=rules.plot_connectivity.input.curves,
     output:

@@ -7,9 +7,11 @@ inside one reusable model; a DExperts point keeps θ0, θ+ and θ− apart and e
 
 Per sample, from the configured scorer plug-ins (`lmlerp.score.scorers`): positive score (Eq. 6),
 grammar acceptability in [0, 1], and — for the first `perplexity_samples` samples of each
-prompt — conditional perplexity under the judge LM. Per point: the means, distinct-n
-per prompt averaged over prompts, NLL on the positive and negative test sentences (Fig 8), and
-next-token probabilities of the configured words after "The movie was" (Fig 4).
+prompt — conditional perplexity under the judge LM; each sample carries its prompt's kind
+(neutral / positive / negative / fixed). Per point, the model's own metrics: NLL on the positive
+and negative test sentences (Fig 8) and next-token probabilities of the configured words after
+"The movie was" (Fig 4). Means over samples, per kind and pooled, with their bootstrap intervals
+are the aggregation's job (`lmlerp.evaluate.tables`): it sees every point's samples.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from lmlerp.generate import combiners, sampler
 from lmlerp.io import tokenizer as tok
 from lmlerp.io.atomic import atomic_path, read_parquet
-from lmlerp.score import perplexity, scorers, text
+from lmlerp.score import perplexity, scorers
 from lmlerp.space import merge, paths, recipes
 from lmlerp.train.loss import sentence_nll
 
@@ -46,11 +48,17 @@ class Data:
     words: Mapping[str, Sequence[str]]
 
 
-def score_samples(samples: pd.DataFrame, judges: scorers.Scorers, settings: Mapping[str, Any]):
-    """Add positive_score, grammar (acceptability in [0, 1]) and, for the first
+def score_samples(
+    samples: pd.DataFrame,
+    judges: scorers.Scorers,
+    settings: Mapping[str, Any],
+    prompts: pd.DataFrame,
+) -> pd.DataFrame:
+    """Add the prompt's kind, positive_score, grammar (acceptability in [0, 1]) and, for the first
     `perplexity_samples` samples of each prompt, perplexity (NaN for the others)."""
     texts = samples.continuation.tolist()
     samples = samples.assign(
+        kind=samples.prompt_id.map(dict(zip(prompts.prompt_id, prompts.kind, strict=True))),
         positive_score=judges.sentiment.positive_score(texts),
         grammar=judges.grammar.acceptability(texts),
     )
@@ -65,35 +73,22 @@ def score_samples(samples: pd.DataFrame, judges: scorers.Scorers, settings: Mapp
 def point_metrics(
     model: PreTrainedModel | None,
     tokenizer: PreTrainedTokenizerBase,
-    samples: pd.DataFrame,
     data: Data,
     batch_size: int,
 ) -> dict[str, float]:
-    """Means over a point's samples, distinct-n, test NLLs and Fig-4 word probabilities.
+    """The model's own metrics at a point: test NLLs and Fig-4 word probabilities.
 
-    `model` is None for DExperts points (no single weight vector): NLLs and word probabilities
-    are then NaN.
+    `model` is None for DExperts points (no single weight vector): they are then NaN.
     """
-    row = {
-        "positive_score": float(samples.positive_score.mean()),
-        "perplexity": perplexity.mean_perplexity(samples.perplexity),
-        "perplexity_median": float(samples.perplexity.median()),  # NaN (unscored) skipped
-        "grammar": float(samples.grammar.mean()),
-        **{f"distinct_{n}": text.distinct_by_prompt(samples, n) for n in (1, 2, 3)},
-    }
     nan = float("nan")
-    if model is None:
-        row.update(nll_pos=nan, nll_neg=nan)
-        row.update({f"p_{w}": nan for ws in data.words.values() for w in ws})
-        return row
-    device = str(next(model.parameters()).device)  # stays put: a claimed GPU; its weights are views
-    row["nll_pos"] = sentence_nll(
-        model, tokenizer, data.positive_test, batch_size=batch_size, device=device
-    )
-    row["nll_neg"] = sentence_nll(
-        model, tokenizer, data.negative_test, batch_size=batch_size, device=device
-    )
     words = [w for ws in data.words.values() for w in ws]
+    if model is None:
+        return {"nll_pos": nan, "nll_neg": nan, **{f"p_{w}": nan for w in words}}
+    device = str(next(model.parameters()).device)  # stays put: a claimed GPU; its weights are views
+    row = {
+        f"nll_{side}": sentence_nll(model, tokenizer, texts, batch_size=batch_size, device=device)
+        for side, texts in (("pos", data.positive_test), ("neg", data.negative_test))
+    }
     probabilities, _ = perplexity.next_token_probabilities(model, tokenizer, FIG4_PROMPT, words)
     row.update({f"p_{w}": float(probabilities[w]) for w in words})
     return row
@@ -136,8 +131,8 @@ def evaluate_chunk(
             models, combine = [model], combiners.plain
         with torch.inference_mode():
             samples = sampler.generate_table(models, combine, data.prompts, tokenizer, **sampling)
-            samples = score_samples(samples, judges, settings)
-            row = point_metrics(model, tokenizer, samples, data, settings["batch_size"])
+            samples = score_samples(samples, judges, settings, data.prompts)
+            row = point_metrics(model, tokenizer, data, settings["batch_size"])
         meta = {"family": family, "point": point["label"], **coords}
         sample_tables.append(samples.assign(**meta))
         point_rows.append({**meta, **row})

@@ -58,7 +58,21 @@ def evaluate(
     atomic.write_parquet(points, point_table)
 
 
-def aggregate(*, points: Sequence[PathLike], table: PathLike) -> None:
-    """One tidy table per experiment: every point of a family, sorted by its coordinates."""
-    frame = pd.concat(map(atomic.read_parquet, points), ignore_index=True)
-    atomic.write_parquet(table, frame.sort_values(["alpha", "beta"]))
+def aggregate(
+    *,
+    points: Sequence[PathLike],
+    samples: Sequence[PathLike],
+    table: PathLike,
+    trends: PathLike,
+    family: str,
+    statistics: Mapping[str, Any],
+) -> None:
+    """One tidy table per experiment — a row per point and prompt kind (and pooled, kind "all")
+    with bootstrap intervals and drop counts — and the family's path trends (barrier,
+    monotonicity) with theirs (`lmlerp.evaluate.tables`)."""
+    from lmlerp.evaluate import tables
+
+    metrics = pd.concat(map(atomic.read_parquet, points), ignore_index=True)
+    sample_table = pd.concat(map(atomic.read_parquet, samples), ignore_index=True)
+    atomic.write_parquet(table, tables.family_table(sample_table, metrics, intervals=statistics))
+    atomic.write_json(trends, tables.family_trends(sample_table, family, intervals=statistics))

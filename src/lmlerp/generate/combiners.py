@@ -27,7 +27,8 @@ def dexperts(alpha: float, filter_p: float | None = None) -> Combine:
     with logits from the models [θ0 (base), θ+ (expert), θ− (anti-expert)] in that order. If
     `filter_p` is set, z0 is first restricted to its own top-p nucleus (−inf outside), as in the
     DExperts code (`filter_p`, 0.9 in their experiments), so that the experts can only re-rank
-    tokens the base finds plausible. The sampler's own `top_p` then applies to z.
+    tokens the base finds plausible. The sampler's `top_p` then applies to z: 1.0 in the DExperts
+    code (config `dexperts.top_p`), so that α = 0 is exactly nucleus-`filter_p` sampling from θ0.
     """
     check_p("filter_p", filter_p)
 

@@ -1,7 +1,9 @@
 """The paper's figures (Rofin et al. 2022, Figs 3–10), one function per figure, seaborn.
 
-Every function takes tidy tables (one row per path point, explicit coordinates) and returns a
-matplotlib Figure; `save` writes it atomically. Axes use the paper's symbols: α, α', β, θ.
+Every function takes tidy family tables (one row per path point and prompt kind, explicit
+coordinates, 95% bootstrap intervals in metric_lo / metric_hi; `lmlerp.evaluate.tables`) and
+returns a matplotlib Figure, intervals drawn as bands; `save` writes it atomically. Axes use
+the paper's symbols: α, α', β, θ.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import LogNorm
 
 from lmlerp.io.atomic import atomic_path
 
@@ -31,32 +34,78 @@ METRIC_LABELS = {
 }
 
 
-def _panels(table: pd.DataFrame, x: str, metrics: list[str], xlabel: str, title: str, hue=None):
-    """One line plot per metric, side by side, sharing the x axis."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        sns.lineplot(data=table, x=x, y=metric, hue=hue, marker="o", ax=ax)
-        ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric))
-        if metric == "perplexity":
-            ax.set_yscale("log")
-        ax.axvspan(0, 1, color="0.9", zorder=0)  # the interpolation interval [0, 1]
+POOLED = "all"  # the kind of the rows pooled over every prompt kind
+KINDS = ("neutral", "positive", "negative")  # the paper's prompt sets (the fixed one is Fig 4's)
+
+
+def pooled(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a family table pooled over prompt kinds (one per point)."""
+    return table[table.kind == POOLED]
+
+
+def _line(ax, frame: pd.DataFrame, x: str, metric: str, label: str | None = None) -> None:
+    """One metric against x, its bootstrap interval (columns metric_lo, metric_hi) as a band."""
+    frame = frame.sort_values(x)
+    (line,) = ax.plot(frame[x], frame[metric], marker="o", label=label)
+    if f"{metric}_lo" in frame:
+        ax.fill_between(
+            frame[x], frame[f"{metric}_lo"], frame[f"{metric}_hi"], color=line.get_color(),
+            alpha=0.2, linewidth=0,
+        )  # fmt: skip
+
+
+def _style(ax, metric: str, xlabel: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric))
+    if metric == "perplexity":
+        ax.set_yscale("log")
+    ax.axvspan(0, 1, color="0.9", zorder=0)  # the interpolation interval [0, 1]
+
+
+def _panels(
+    groups: dict[str, pd.DataFrame], x: str, metrics: list[str], xlabel: str, title: str,
+    rows: dict[str, dict[str, pd.DataFrame]] | None = None,
+):  # fmt: skip
+    """One line plot per metric (columns) and per row of `rows` (default: one row, `groups`);
+    every group of a panel is a line with its 95% interval as a band."""
+    rows = rows or {"": groups}
+    fig, axes = plt.subplots(
+        len(rows), len(metrics), figsize=(4.2 * len(metrics), 3.4 * len(rows) + 0.4),
+        squeeze=False, sharex=True,
+    )  # fmt: skip
+    for ax_row, (row_name, row_groups) in zip(axes, rows.items(), strict=True):
+        for ax, metric in zip(ax_row, metrics, strict=True):
+            for label, frame in row_groups.items():
+                _line(ax, frame, x, metric, label if len(row_groups) > 1 else None)
+            _style(ax, metric, xlabel)
+            if row_name:
+                ax.set_title(f"{row_name} prompts", fontsize="medium")
+    if any(len(g) > 1 for g in rows.values()):
+        axes[0, -1].legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
+def by_kind(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The pooled rows, then each prompt kind present, as line groups."""
+    kinds = [POOLED, *(k for k in KINDS if (table.kind == k).any())]
+    return {("all prompts" if k == POOLED else k): table[table.kind == k] for k in kinds}
+
+
 def fig03_g1(g1: pd.DataFrame):
-    """Fig 3: g1(α) = α·θ+ + (1−α)·θ− — sentiment, fluency and grammar along the line."""
+    """Fig 3: g1(α) = α·θ+ + (1−α)·θ− — sentiment, fluency and grammar along the line, per
+    prompt kind and pooled."""
     return _panels(
-        g1, "alpha", ["positive_score", "perplexity", "grammar"], "α", "g1(α) = α·θ+ + (1−α)·θ−"
-    )
+        by_kind(g1), "alpha", ["positive_score", "perplexity", "grammar"], "α",
+        "g1(α) = α·θ+ + (1−α)·θ−",
+    )  # fmt: skip
 
 
 def fig04_word_probabilities(g1: pd.DataFrame, words: dict[str, list[str]]):
     """Fig 4: P(word | "The movie was") along g1, positive words solid, negative dashed."""
     rows = [
         {"alpha": r.alpha, "word": w, "polarity": polarity, "probability": getattr(r, f"p_{w}")}
-        for r in g1.itertuples()
+        for r in pooled(g1).itertuples()
         for polarity, ws in words.items()
         for w in ws
     ]
@@ -70,42 +119,58 @@ def fig04_word_probabilities(g1: pd.DataFrame, words: dict[str, list[str]]):
 
 
 def fig05_g1_vs_g2(g1: pd.DataFrame, g2: pd.DataFrame):
-    """Fig 5: g1 against α and g2 against α' (α' = 2α − 1 maps one onto the other)."""
-    both = pd.concat(
-        [
-            g1.assign(path="g1(α)", coordinate=g1.alpha),
-            g2.assign(path="g2(α')", coordinate=g2.alpha),
-        ]
-    )
+    """Fig 5: g1 against α and g2 against α' on neutral prompts, as in the paper.
+
+    g2(α') = θ0 + α'·(θ+ − θ−) and g1(α) differ by the base: their directions coincide under
+    α' = 2α − 1 (Rofin et al. 2022, Section 5.2). g2's points are drawn at α = (α' + 1)/2, so both
+    share the bottom α axis; the top axis reads α'.
+    """
+    neutral = {
+        "g1(α)": g1[g1.kind == "neutral"],
+        "g2(α')": g2[g2.kind == "neutral"].assign(alpha=lambda t: (t.alpha + 1) / 2),
+    }
     fig = _panels(
-        both, "coordinate", ["positive_score", "perplexity"], "α (g1) or α' (g2)",
-        "g1 vs g2 = θ0 + α'·(θ+ − θ−)", hue="path",
+        neutral, "alpha", ["positive_score", "perplexity"], "α (g1)",
+        "g1 vs g2 = θ0 + α'·(θ+ − θ−), neutral prompts",
     )  # fmt: skip
+    for ax in fig.axes[:2]:
+        top = ax.secondary_xaxis("top", functions=(lambda a: 2 * a - 1, lambda a: (a + 1) / 2))
+        top.set_xlabel("α' = 2α − 1 (g2)")
+    fig.tight_layout()
     return fig
 
 
 def fig06_dexperts_vs_weights(dexperts: pd.DataFrame, g2: pd.DataFrame):
-    """Fig 6: output-space z0 + α(z+ − z−) (DExperts) vs weight-space θ0 + α(θ+ − θ−) (g2)."""
-    both = pd.concat(
-        [
-            dexperts.assign(method="DExperts: z0 + α(z+ − z−)"),
-            g2.assign(method="weights: θ0 + α(θ+ − θ−)"),
-        ]
-    )
+    """Fig 6: output-space z0 + α(z+ − z−) (DExperts) vs weight-space θ0 + α(θ+ − θ−) (g2), one
+    row per prompt kind."""
+    methods = {"DExperts: z0 + α(z+ − z−)": dexperts, "weights: θ0 + α(θ+ − θ−)": g2}
+    kinds = [k for k in KINDS if (g2.kind == k).any()]
+    rows = {k: {m: t[t.kind == k] for m, t in methods.items()} for k in kinds}
     return _panels(
-        both, "alpha", ["positive_score", "perplexity"], "α", "DExperts vs weight interpolation",
-        hue="method",
+        {}, "alpha", ["positive_score", "perplexity"], "α", "DExperts vs weight interpolation",
+        rows=rows,
     )  # fmt: skip
 
 
+def _three_digits(grid: pd.DataFrame) -> pd.DataFrame:
+    """Heatmap annotations with 3 significant digits (1.4e+07, not 14023456.78)."""
+    return grid.map(lambda v: f"{v:.3g}")
+
+
 def _heatmaps(g3: pd.DataFrame, metrics: list[str], title: str):
-    """Heatmaps of metrics over the (α, β) grid of g3, α on x, β on y (β increasing upwards)."""
+    """Heatmaps of metrics over the (α, β) grid of g3, α on x, β on y (β increasing upwards);
+    perplexity on a log colour scale (one diverged cell would swamp a linear one)."""
+    g3 = pooled(g3)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         grid = g3.pivot_table(index="beta", columns="alpha", values=metric).sort_index(
             ascending=False
         )
-        sns.heatmap(grid, annot=grid.shape[0] <= 8, fmt=".2f", cmap="viridis", ax=ax)
+        log = metric == "perplexity" and (grid.to_numpy() > 0).all()
+        sns.heatmap(
+            grid, annot=_three_digits(grid) if grid.shape[0] <= 8 else False, fmt="",
+            cmap="viridis", norm=LogNorm() if log else None, ax=ax,
+        )  # fmt: skip
         ax.set(xlabel="α (towards θ+)", ylabel="β (towards θ−)", title=METRIC_LABELS[metric])
     fig.suptitle(title)
     fig.tight_layout()
@@ -141,7 +206,7 @@ def fig09_weight_norms(norms: pd.DataFrame):
 def fig10_decorrelated(decorrelated: pd.DataFrame):
     """Fig 10: α·θC4 + (1−α)·θ0 between independently pretrained LMs — the model breaks."""
     return _panels(
-        decorrelated, "alpha", ["perplexity", "distinct_2", "grammar"], "α",
+        {"": pooled(decorrelated)}, "alpha", ["perplexity", "distinct_2", "grammar"], "α",
         "decorrelated: α·θC4 + (1−α)·θ0",
     )  # fmt: skip
 

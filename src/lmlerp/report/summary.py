@@ -105,25 +105,38 @@ def provenance(hub_models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     }
 
 
-# Per family: the coordinates and mean metrics that summary.json lists, one entry per point.
-EXPERIMENT_KEYS = {
-    "g1": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
-    "g2": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
-    "dexperts": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
-    "decorrelated": ("alpha", "positive_score", "perplexity", "grammar", "distinct_2"),
-    "g3": ("alpha", "beta", "positive_score", "perplexity", "nll_pos", "nll_neg"),
+# Per family: the coordinates and metrics that summary.json lists, one entry per point; every
+# sample-based metric comes with its 95% bootstrap interval (key_lo, key_hi).
+COORDINATES = {"g3": ("alpha", "beta")}
+EXPERIMENT_METRICS = {
+    "g3": ("positive_score", "perplexity", "nll_pos", "nll_neg"),
 }
+DEFAULT_METRICS = ("positive_score", "perplexity", "grammar", "distinct_2")
+DROP_COUNTS = ("n_samples", "n_empty", "n_perplexity")
 
 
-def experiments(tables: Sequence[str], families: Sequence[str]) -> dict[str, dict[str, list]]:
-    """{family: {key: [value per point]}} from the aggregated tables (flat lists, NaN → None)."""
+def _floats(column: pd.Series) -> list[float | None]:
+    return [None if pd.isna(v) else float(v) for v in column]
+
+
+def experiments(
+    tables: Sequence[str], trends: Sequence[str], families: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """{family: {key: [value per point], "trends": {...}}} from the aggregated tables, pooled over
+    prompt kinds (NaN → None); per-kind rows stay in the tables."""
     out = {}
-    for family, path in zip(families, tables, strict=True):
+    for family, path, trend in zip(families, tables, trends, strict=True):
         table = pd.read_parquet(path)
-        out[family] = {
-            key: [None if pd.isna(v) else float(v) for v in table[key]]
-            for key in EXPERIMENT_KEYS[family]
-        }
+        table = table[table.kind == "all"]
+        entry = {key: _floats(table[key]) for key in COORDINATES.get(family, ("alpha",))}
+        for key in EXPERIMENT_METRICS.get(family, DEFAULT_METRICS):
+            entry[key] = _floats(table[key])
+            for bound in ("lo", "hi"):
+                if f"{key}_{bound}" in table:
+                    entry[f"{key}_{bound}"] = _floats(table[f"{key}_{bound}"])
+        entry.update({key: [int(v) for v in table[key]] for key in DROP_COUNTS})
+        entry["trends"] = atomic.read_json(trend)
+        out[family] = entry
     return out
 
 

@@ -63,15 +63,15 @@ def summarize(
 ) -> None:
     """Collect the measured numbers of every stage into summary.json.
 
-    `inputs`: pretrain_metrics, selections, tables (one per family), connectivity, curves, and
-    judge_metrics where this config trains the TF-IDF judge.
+    `inputs`: pretrain_metrics, selections, tables and trends (one each per family),
+    connectivity, curves, and judge_metrics where this config trains the TF-IDF judge.
     """
     judge = inputs.get("judge_metrics")
     result = {
         "models": summary.models(inputs["pretrain_metrics"], inputs["selections"], pretrained),
         "judge": atomic.read_json(judge) if judge else {},
         "sources": summary.provenance(hub_models),
-        **summary.experiments(inputs["tables"], families),
+        **summary.experiments(inputs["tables"], inputs["trends"], families),
         "connectivity": summary.connectivity(inputs["connectivity"], inputs["curves"]),
         "timings_s": summary.stage_timings(benchmarks, constraints),
     }
