@@ -7,6 +7,7 @@ a second run is made anyway: the killed run (tests/test_reliability_kills.py) an
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -158,6 +159,32 @@ def test_summary_lists_every_experiment_point(summary):
     }
     for key in ("positive_score", "perplexity", "nll_pos", "nll_neg"):
         assert all(v is not None for v in g3[key]), key
+
+
+def test_tables_score_each_prompt_kind_and_pooled_with_intervals_and_counts(tiny_run):
+    table = pd.read_parquet(tiny_run / "results/tables/g1.parquet")
+    assert set(table.kind) == {"all", "neutral", "positive", "negative", "fixed"}
+    assert len(table) == 5 * len(CONFIG["paths"]["g1"]["alpha"])
+    for metric in ("positive_score", "grammar", "perplexity", "distinct_2"):
+        finite = table[metric].notna()
+        assert (table[f"{metric}_lo"][finite] <= table[metric][finite] + 1e-12).all(), metric
+        assert (table[metric][finite] <= table[f"{metric}_hi"][finite] + 1e-12).all(), metric
+    per_point = table.groupby(["point", table.kind == "all"]).n_samples.sum().unstack()
+    assert (per_point[True] == per_point[False]).all()  # pooled rows count every kind's samples
+    samples = CONFIG["generation"]["samples_per_prompt"]
+    neutral = table[table.kind == "neutral"]
+    assert (neutral.n_samples == CONFIG["prompts"]["neutral"] * samples).all()
+    assert (neutral.n_perplexity <= CONFIG["prompts"]["neutral"]).all()  # 1 scored per prompt
+
+
+def test_summary_states_the_g1_barrier_and_monotonicity_with_intervals(summary):
+    trends = summary["g1"]["trends"]
+    text = json.dumps(trends)
+    assert "barrier" in text and "spearman" in text
+    g1 = summary["g1"]
+    for key in ("positive_score", "perplexity"):
+        assert len(g1[f"{key}_lo"]) == len(g1[key]) == len(g1["alpha"])
+    assert all(isinstance(n, int) for n in g1["n_empty"])
 
 
 def test_g1_moves_sentiment_from_negative_to_positive(summary):
