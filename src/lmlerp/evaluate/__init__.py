@@ -1,4 +1,5 @@
-"""Evaluation: every path point rebuilt in memory, sampled and scored, a chunk of points per job."""
+"""Evaluation: every path point rebuilt in memory, sampled and scored, a chunk of points per job;
+then per-family tables with bootstrap intervals over prompts."""
 
 from lmlerp._lazy import exports
 
@@ -7,6 +8,10 @@ __getattr__, __dir__, __all__ = exports(
     {
         "Data": "chunk",
         "evaluate_chunk": "chunk",
+        "family_table": "tables",
+        "family_trends": "tables",
+        "path_trends": "statistics",
+        "point_intervals": "statistics",
         "point_metrics": "chunk",
         "score_samples": "chunk",
     },
