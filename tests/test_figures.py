@@ -1,4 +1,4 @@
-"""The paper's figures from family tables: kinds, interval bands, Fig 5's α scales, Fig 7's scale."""
+"""The paper's figures from family tables: kinds, bands, Fig 5's α scales, Fig 7's scale."""
 
 from __future__ import annotations
 

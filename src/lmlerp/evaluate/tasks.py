@@ -75,4 +75,6 @@ def aggregate(
     metrics = pd.concat(map(atomic.read_parquet, points), ignore_index=True)
     sample_table = pd.concat(map(atomic.read_parquet, samples), ignore_index=True)
     atomic.write_parquet(table, tables.family_table(sample_table, metrics, intervals=statistics))
-    atomic.write_json(trends, tables.family_trends(sample_table, family, intervals=statistics))
+    has_trends = family in tables.FAMILY_TRENDS  # a 1-D path (g3 is a plane)
+    trend = tables.family_trends(sample_table, family, intervals=statistics) if has_trends else {}
+    atomic.write_json(trends, trend)
