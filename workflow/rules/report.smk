@@ -87,6 +87,7 @@ rule summarize:
         selections=expand(rules.select_finetune.output.table, sentiment=SENTIMENTS),
         tables=expand(rules.aggregate.output.table, family=FAMILIES),
         connectivity=rules.tabulate_connectivity.output.barriers,
+        connectivity_data=rules.tabulate_connectivity.output.data,
         curves=rules.plot_connectivity.input.curves,
     output:
         summary="results/summary.json",
