@@ -412,3 +412,21 @@ def test_glue_file_with_nothing_readable_is_refused(tmp_path):
     path = write_qqp(tmp_path / "train.tsv", ["0\t1\t2\tonly four", "1\t2\t3\tq\tq\tyes"])
     with pytest.raises(ValueError, match=r"train\.tsv: every line .* dropped.*'unreadable': 1"):
         examples.read_glue(path, "glue_qqp")
+
+
+def test_tabulate_writes_a_table_per_quantity_and_the_data_records(tmp_path):
+    from lmlerp.connectivity import tasks
+    from lmlerp.io import atomic
+
+    barriers, record = tmp_path / "barriers.parquet", tmp_path / "data.json"
+    lmc_tables.barriers(pair_curves(HEIGHTS)).to_parquet(barriers)
+    atomic.write_json(record, {"dropped": {"lines": 3, "unreadable": 1}})
+    quantities = ["loss", "error", "f1_error"]  # QQP's
+    outputs = {name: tmp_path / f"{name}.out" for name in [*quantities, "barriers", "data"]}
+    tasks.tabulate(
+        barriers=[barriers], data=[record], outputs=outputs, models=["m"], quantities=quantities
+    )
+    f1 = pd.read_csv(outputs["f1_error"], sep="\t").set_index("metric")
+    assert f1.loc["BH", "m max"] == pytest.approx(0.6)  # 1 − F1 rises by the bump
+    assert atomic.read_json(outputs["data"]) == {"m": {"dropped": {"lines": 3, "unreadable": 1}}}
+    assert set(pd.read_parquet(outputs["barriers"]).model) == {"m"}
