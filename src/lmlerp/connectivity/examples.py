@@ -3,8 +3,7 @@
 Movie sentiment (offline default): positive = 1, negative = 0 sentences of the movie set, training
 sentences from its `train` split, held-out ones from its `test` split, never the judge's. GLUE QQP
 / MNLI (paper scale): a seeded 10% of train.tsv split 80:20 (Juneja et al. 2022), every dropped
-line counted. A batch is
-(input_ids, attention_mask, labels) with one class label per example.
+line counted. A batch is (input_ids, attention_mask, labels) with one class label per example.
 """
 
 from __future__ import annotations
