@@ -15,5 +15,6 @@ from lmlerp.connectivity import tasks
 
 tasks.finetune_classifiers(
     base=i.base, movie=i.movie, checkpoints_dir=o.checkpoints, loss_table=o.loss,
+    data_record=o.data,
     threads=snakemake.threads, **p,
 )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Barriers of every model in one table; metric × model tables.
+"""Barriers of every model in one table; metric × model tables; the data records.
 
 The Snakemake `script:` of rule tabulate_connectivity.
 """
@@ -13,4 +13,4 @@ i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diag
 
 from lmlerp.connectivity import tasks
 
-tasks.tabulate(barriers=i.barriers, barriers_table=o.barriers, loss=o.loss, error=o.error, **p)
+tasks.tabulate(barriers=i.barriers, data=i.data, outputs=dict(o.items()), **p)

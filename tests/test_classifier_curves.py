@@ -2,7 +2,6 @@
 tables of the mode-connectivity stage."""
 
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
@@ -75,7 +74,7 @@ def finetuned(theta0, movie, data, seed, out, lora=None):
 @pytest.fixture(scope="module")
 def seed_runs(tmp_path_factory, theta0, movie, data):
     root = tmp_path_factory.mktemp("seeds")
-    for seed in (42, 43):
+    for seed in (42, 43, 44):
         finetuned(theta0, movie, data, seed, root / f"seed{seed}")
     return root
 
@@ -103,19 +102,20 @@ def test_glue_examples_take_a_seeded_fraction_and_split_80_20(tmp_path):
     )  # fmt: skip
     path = tmp_path / "train.tsv"
     table.to_csv(path, sep="\t", index=False)
-    frame = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
+    frame, dropped = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
     assert len(frame) == round(0.5 * n * 3 / 4)  # the "-" label is dropped before sampling
+    assert dropped == {"lines": n, "unreadable": 0, "unknown_label": n // 4, "missing_text": 0}
     assert set(frame.label) == {0, 1, 2} and frame.text_pair.str.startswith("b").all()
     assert 0.15 < (frame.split == "eval").mean() < 0.25
-    again = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
+    again, _ = lmc_examples.glue_examples(path, "glue_mnli", 0.5, 0.2, seed=3)
     pd.testing.assert_frame_equal(frame, again)
     assert lmc_examples.num_labels("glue_mnli") == 3 and lmc_examples.num_labels("glue_qqp") == 2
 
 
-def test_checkpoint_steps_are_every_k_and_the_last():
-    assert classifier.checkpoint_steps(6, 2) == [2, 4, 6]
-    assert classifier.checkpoint_steps(7, 3) == [3, 6, 7]
-    assert classifier.checkpoint_steps(5, 5) == [5]
+def test_checkpoint_steps_are_the_start_every_k_and_the_last():
+    assert classifier.checkpoint_steps(6, 2) == [0, 2, 4, 6]
+    assert classifier.checkpoint_steps(7, 3) == [0, 3, 6, 7]
+    assert classifier.checkpoint_steps(5, 5) == [0, 5]
 
 
 def test_polynomial_schedule_with_power_one_and_end_zero_is_the_linear_schedule():
@@ -134,7 +134,7 @@ def test_two_seeds_give_different_weights_and_one_seed_the_same(
     seed_runs, theta0, movie, data, tmp_path
 ):
     steps = {seed: classifier.saved_steps(seed_runs / f"seed{seed}") for seed in (42, 43)}
-    assert list(steps[42]) == [2, 4, 6] == list(steps[43])
+    assert list(steps[42]) == [0, 2, 4, 6] == list(steps[43])
     a = classifier.load(steps[42][6]).state_dict()
     b = classifier.load(steps[43][6]).state_dict()
     assert not torch.equal(a["score.weight"], b["score.weight"])  # head init differs by seed
@@ -209,11 +209,12 @@ def test_seed_pair_lines_evaluate_n_points_with_endpoints_equal_to_the_seeds(
     _, held_out = lmc_examples.task_examples(data, movie, data["eval_examples"])
     batches = lmc_examples.held_out_batches(bpe, held_out, 16, 7)
     table = curves.seed_pair_lines(
-        [seed_runs / "seed42", seed_runs / "seed43"], curves.grid(n),
+        {42: seed_runs / "seed42", 43: seed_runs / "seed43"}, curves.grid(n),
         lambda m: classifier.evaluate(m, batches),
     )  # fmt: skip
-    assert list(table.columns) == ["step", "t", "loss", "accuracy"]
-    assert len(table) == 3 * n and sorted(set(table.step)) == [2, 4, 6]
+    assert list(table.columns) == ["pair", "step", "t", "loss", "accuracy"]
+    assert len(table) == 4 * n and sorted(set(table.step)) == [0, 2, 4, 6]
+    assert set(table.pair) == {"42-43"}
     last = table[table.step == 6]
     for t, seed in ((0.0, 42), (1.0, 43)):
         own = classifier.evaluate(classifier.load(seed_runs / f"seed{seed}" / "step-6"), batches)
@@ -294,58 +295,39 @@ def test_bezier_vs_line_on_classifiers_keeps_the_endpoints(seed_runs, movie, dat
     assert phi.config.num_labels == 2
 
 
-# --- tables -----------------------------------------------------------------------------------
-
-
-def synthetic_barriers():
-    ts = np.linspace(0, 1, 5)
-    rows = []
-    for model, heights in (("small", (0.4, 0.1)), ("large", (0.2, 0.0))):
-        for step, h in zip((10, 20), heights, strict=True):
-            rows += [
-                {"model": model, "step": step, "t": t, "loss": 1 + h * math.sin(math.pi * t),
-                 "accuracy": 0.8}
-                for t in ts
-            ]  # fmt: skip
-    frames = []
-    for model, group in pd.DataFrame(rows).groupby("model", sort=False):
-        frames.append(lmc_tables.barriers(group).assign(model=model))
-    return pd.concat(frames, ignore_index=True)
-
-
-def test_barriers_of_a_sine_bump_and_their_delta():
-    table = synthetic_barriers()
-    small = table[(table.model == "small") & (table.quantity == "loss")].set_index("step")
-    assert small.loc[10, "barrier_height"] == pytest.approx(0.4)
-    assert small.loc[20, "barrier_height"] == pytest.approx(0.1)
-    errors = table[table.quantity == "error"]
-    assert (errors.barrier_height == 0).all()  # constant accuracy: no error barrier
-    delta = lmc_tables.deltas(table).set_index(["model", "quantity"])
-    assert delta.loc[("small", "loss"), "barrier_height"] == pytest.approx(-0.3)
-    assert delta.loc[("large", "loss"), "convexity_gap"] == pytest.approx(-0.2)
-    assert delta.loc[("large", "loss"), "first_step"] == 10
-
-
-def test_report_table_is_metric_by_model():
-    table = lmc_tables.report_table(synthetic_barriers(), "loss")
-    assert list(table.columns) == ["metric", "small", "large"]
-    assert list(table.metric) == ["BH", "CG", "ICG", "rebasin", "ΔBH", "ΔCG", "ΔICG", "Δrebasin"]
-    row = table.set_index("metric")
-    assert row.loc["BH", "small"] == pytest.approx(0.1)  # at the last checkpoint
-    assert row.loc["ΔBH", "large"] == pytest.approx(-0.2)
-    assert row.loc["ICG", "small"] == row.loc["CG", "small"]
-
-
-def test_summary_lists_barriers_per_model_and_step_and_curves():
-    curve = pd.DataFrame(
-        {"pair": "seeds_full", "path": ["line"] * 3 + ["bezier"] * 3,
-         "t": [0, 0.5, 1] * 2, "loss": [1, 2, 1, 1, 1.2, 1]}
+def test_step_0_is_theta0_with_each_seeds_fresh_head_and_has_no_loss_barrier(
+    seed_runs, theta0, movie, data
+):
+    start = {seed: classifier.load(seed_runs / f"seed{seed}" / "step-0") for seed in (42, 43)}
+    fresh = classifier.load_pretrained(theta0, 2, HP["dropout"], 42).state_dict()
+    for name, tensor in start[42].state_dict().items():
+        assert torch.equal(tensor, fresh[name]), name  # no update before the step-0 checkpoint
+    a, b = (start[seed].state_dict() for seed in (42, 43))
+    assert not torch.equal(a["score.weight"], b["score.weight"])
+    assert all(torch.equal(a[n], b[n]) for n in a if n != "score.weight")  # only the head differs
+    # So the logits are affine in t and the cross-entropy, convex in the logits, has no barrier.
+    bpe = tok.load(seed_runs / "seed42" / "step-0")
+    _, held_out = lmc_examples.task_examples(data, movie, data["eval_examples"])
+    batches = lmc_examples.held_out_batches(bpe, held_out, 16, 7)
+    table = curves.seed_pair_lines(
+        {42: seed_runs / "seed42", 43: seed_runs / "seed43"}, curves.grid(5),
+        lambda m: classifier.evaluate(m, batches),
     )  # fmt: skip
-    out = lmc_tables.summary(synthetic_barriers(), curve)
-    assert set(out["pairs"]) == {"small", "large"}
-    assert set(out["pairs"]["small"]) == {"10", "20"}
-    assert out["pairs"]["small"]["10"]["loss"]["BH"] == pytest.approx(0.4)
-    assert set(out["pairs"]["small"]["10"]["loss"]) == {"BH", "CG", "ICG", "rebasin"}
-    assert out["delta"]["large"]["loss"]["BH"] == pytest.approx(-0.2)
-    assert out["curves"]["seeds_full"]["line"]["barrier_height"] == pytest.approx(1.0)
-    assert out["curves"]["seeds_full"]["bezier"]["max_loss"] == pytest.approx(1.2)
+    start_loss = lmc_tables.barriers(table).query("step == 0 and quantity == 'loss'").iloc[0]
+    assert start_loss.convexity_gap == pytest.approx(0, abs=1e-6)
+
+
+def test_three_seeds_give_three_pairs_at_every_step(seed_runs, movie, data):
+    bpe = tok.load(seed_runs / "seed42" / "step-0")
+    _, held_out = lmc_examples.task_examples(data, movie, data["eval_examples"])
+    batches = lmc_examples.held_out_batches(bpe, held_out, 16, 7)
+    dirs = {seed: seed_runs / f"seed{seed}" for seed in (42, 43, 44)}
+    table = curves.seed_pair_lines(dirs, curves.grid(3), lambda m: classifier.evaluate(m, batches))
+    assert sorted(set(table.pair)) == ["42-43", "42-44", "43-44"]
+    assert len(table) == 3 * 4 * 3  # pairs × steps (0, 2, 4, 6) × t
+    ends = table[(table.step == 6) & (table.t == 1.0)].set_index("pair").loss
+    assert ends["42-44"] == pytest.approx(ends["43-44"], rel=1e-5)  # both end at seed 44
+    barriers = lmc_tables.barriers(table).assign(model="tiny")
+    row = lmc_tables.report_table(barriers, "loss").set_index("metric").loc["BH"]
+    last = barriers.query("step == 6 and quantity == 'loss'").barrier_height
+    assert list(row) == pytest.approx([last.mean(), last.min(), last.max()])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 import yaml
@@ -13,24 +15,39 @@ LMC = CONFIG["connectivity"]
 CURVE_MODEL = LMC["curves"]["model"]
 MODELS = [*LMC["models"], f"{CURVE_MODEL} (LoRA)"]
 STEPS = sorted(
-    {*range(LMC["finetune"]["checkpoint_every"], LMC["finetune"]["steps"] + 1,
-            LMC["finetune"]["checkpoint_every"]), LMC["finetune"]["steps"]}
+    {*range(0, LMC["finetune"]["steps"] + 1, LMC["finetune"]["checkpoint_every"]),
+     LMC["finetune"]["steps"]}
 )  # fmt: skip
+PAIRS = sorted(f"{a}-{b}" for a, b in itertools.combinations(LMC["seeds"], 2))
 METRICS = {"BH", "CG", "ICG", "rebasin"}
 
 
-def test_summary_has_barriers_per_model_checkpoint_and_quantity(summary):
+def test_summary_has_barriers_per_model_checkpoint_quantity_and_pair(summary):
     block = summary["connectivity"]
+    assert STEPS[0] == 0 and block["seed_pairs"] == PAIRS
     assert set(block["pairs"]) == set(MODELS)
     for model in MODELS:
         assert sorted(map(int, block["pairs"][model])) == STEPS
         for step in block["pairs"][model].values():
             for quantity in ("loss", "error"):
                 values = step[quantity]
-                assert set(values) == METRICS
-                assert values["CG"] >= values["BH"] >= 0
+                assert set(values) == METRICS | {"endpoints"}
+                for metric in METRICS:
+                    spread = values[metric]
+                    assert set(spread["by_pair"]) == set(PAIRS)
+                    assert spread["max"] >= spread["mean"] >= spread["min"]
+                    assert spread["mean"] == pytest.approx(
+                        sum(spread["by_pair"].values()) / len(PAIRS)
+                    )
+                for pair in PAIRS:
+                    assert values["CG"]["by_pair"][pair] >= values["BH"]["by_pair"][pair] >= 0
                 assert values["ICG"] == values["CG"]
         assert set(block["delta"][model]) == {"loss", "error"}
+        bh = block["delta"][model]["loss"]["BH"]
+        assert bh["abs_delta"]["min"] >= 0 and bh["abs_delta"]["max"] >= abs(bh["delta"]["mean"])
+    for record in block["data"].values():
+        assert record["task"] == "movie_sentiment" and record["dropped"] == {}
+        assert record["examples"]["train"] > 0 and record["examples"]["eval"] > 0
 
 
 def test_summary_compares_each_curve_with_its_line(summary):
@@ -46,8 +63,8 @@ def test_line_curves_have_the_configured_grid_per_checkpoint(tiny_run):
     n = LMC["path_points"]
     for size in LMC["models"]:
         table = pd.read_parquet(tiny_run / f"results/connectivity/lmc/{size}/full/curves.parquet")
-        assert sorted(set(table.step)) == STEPS
-        for _, group in table.groupby("step"):
+        assert sorted(set(table.step)) == STEPS and sorted(set(table.pair)) == PAIRS
+        for _, group in table.groupby(["pair", "step"]):
             assert list(group.t) == pytest.approx([i / (n - 1) for i in range(n)])
         assert table.accuracy.between(0, 1).all()
 
@@ -55,10 +72,17 @@ def test_line_curves_have_the_configured_grid_per_checkpoint(tiny_run):
 def test_tables_are_metric_by_model(tiny_run):
     for quantity in ("loss", "error"):
         table = pd.read_csv(tiny_run / f"results/tables/connectivity_{quantity}.tsv", sep="\t")
-        assert list(table.columns) == ["metric", *MODELS]
-        assert list(table.metric) == [
-            "BH", "CG", "ICG", "rebasin", "ΔBH", "ΔCG", "ΔICG", "Δrebasin",
+        assert list(table.columns) == [
+            "metric", *(f"{m}{s}" for m in MODELS for s in ("", " min", " max"))
         ]  # fmt: skip
+        barriers = ["BH", "CG", "ICG", "rebasin"]
+        assert list(table.metric) == [
+            "endpoints", *barriers, "endpoints (step 0)", *(f"{b} (step 0)" for b in barriers),
+            *(f"|Δ{b}|" for b in barriers), *(f"Δ{b}" for b in barriers),
+        ]  # fmt: skip
+        for model in MODELS:
+            assert (table[f"{model} max"] >= table[f"{model} min"]).all()
+    assert not (tiny_run / "results/tables/connectivity_f1_error.tsv").exists()  # QQP only
 
 
 def test_bezier_curves_share_the_line_endpoints(tiny_run):

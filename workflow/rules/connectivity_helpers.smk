@@ -7,6 +7,9 @@ LMC_METHODS = {size: ["full"] for size in LMC_SIZES} | {
     LMC["curves"]["model"]: ["full", "lora"]
 }
 CURVE_PAIRS = ["seeds_full", "seeds_lora", "theta_pos_neg"]
+# The quantities whose barriers are tabulated: F1 (of QQP's duplicates) only where the report
+# gives it (lmlerp.connectivity.examples.positive_class).
+LMC_QUANTITIES = ["loss", "error"] + (["f1_error"] if LMC["task"] == "glue_qqp" else [])
 
 
 wildcard_constraints:
@@ -92,3 +95,15 @@ def lmc_model_labels():
     return [
         size if method == "full" else f"{size} (LoRA)" for size, method in lmc_jobs()
     ]
+
+
+def connectivity_tables():
+    """The report's metric × model table of each quantity, one TSV each."""
+    return {
+        quantity: report(
+            f"results/tables/connectivity_{quantity}.tsv",
+            caption="../report/connectivity_table.rst",
+            category="Mode connectivity",
+        )
+        for quantity in LMC_QUANTITIES
+    }

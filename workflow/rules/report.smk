@@ -88,6 +88,7 @@ rule summarize:
         tables=expand(rules.aggregate.output.table, family=FAMILIES),
         trends=expand(rules.aggregate.output.trends, family=FAMILIES),
         connectivity=rules.tabulate_connectivity.output.barriers,
+        connectivity_data=rules.tabulate_connectivity.output.data,
         curves=rules.plot_connectivity.input.curves,
     output:
         summary="results/summary.json",

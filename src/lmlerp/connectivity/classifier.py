@@ -38,19 +38,41 @@ DROPOUT_KEYS = (
 )  # fmt: skip
 
 
+def f1_score(true_pos: int, false_pos: int, false_neg: int) -> float:
+    """F1 of the positive class, 2·TP / (2·TP + FP + FN) (the harmonic mean of precision and
+    recall), from counts. Raises ValueError when there is no positive example and no positive
+    prediction (F1 undefined)."""
+    denominator = 2 * true_pos + false_pos + false_neg
+    if denominator == 0:
+        raise ValueError("F1 is undefined: no positive example and no positive prediction")
+    return 2 * true_pos / denominator
+
+
 @torch.no_grad()
-def evaluate(model: PreTrainedModel, batches: Sequence[Batch]) -> dict[str, float]:
-    """Mean cross-entropy per example (`loss`) and `accuracy` of a classifier, dropout off."""
+def evaluate(
+    model: PreTrainedModel, batches: Sequence[Batch], positive: int | None = None
+) -> dict[str, float]:
+    """Mean cross-entropy per example (`loss`) and `accuracy` of a classifier, dropout off; with a
+    `positive` class, also its `f1` (QQP: positive = duplicate, `examples.positive_class`)."""
     model.eval()
     device = next(model.parameters()).device
     total, correct, count = 0.0, 0, 0
+    true_pos = false_pos = false_neg = 0
     for batch in batches:
         ids, mask, labels = (t.to(device) for t in batch)
         logits = model(input_ids=ids, attention_mask=mask).logits.float()  # (B, classes)
         total += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        correct += int((logits.argmax(-1) == labels).sum())
+        predicted = logits.argmax(-1)
+        correct += int((predicted == labels).sum())
         count += len(labels)
-    return {"loss": total / count, "accuracy": correct / count}
+        if positive is not None:
+            true_pos += int(((predicted == positive) & (labels == positive)).sum())
+            false_pos += int(((predicted == positive) & (labels != positive)).sum())
+            false_neg += int(((predicted != positive) & (labels == positive)).sum())
+    result = {"loss": total / count, "accuracy": correct / count}
+    if positive is not None:
+        result["f1"] = f1_score(true_pos, false_pos, false_neg)
+    return result
 
 
 def load_pretrained(source: str | Path, labels: int, dropout: float, seed: int) -> PreTrainedModel:
@@ -97,8 +119,9 @@ def merged(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def checkpoint_steps(steps: int, every: int) -> list[int]:
-    """Steps after which a checkpoint is written: every k-th step, and always the last one."""
-    return sorted({*range(every, steps + 1, every), steps})
+    """Steps after which a checkpoint is written: 0 (the fine-tuning start: θ0 with the seed's
+    fresh head, the report's non-fine-tuned baseline), every k-th step, and always the last."""
+    return sorted({*range(0, steps + 1, every), steps})
 
 
 def finetune(
@@ -117,8 +140,9 @@ def finetune(
     `hp` holds steps, checkpoint_every, batch_size, lr, warmup_steps, power, end_lr_ratio,
     weight_decay, betas, eps, max_length (paper: batch 32, lr 1e-5, weight decay 0.1,
     β (0.9, 0.98), ε 1e-6). With `lora`, adapters are trained (at `lora['lr']`) and each
-    checkpoint is the merged model. Checkpoints go to `out_dir/step-<n>` (safetensors), the
-    directory appearing only once all are written. Returns the loss curve.
+    checkpoint is the merged model. Checkpoints go to `out_dir/step-<n>` (safetensors), step 0
+    before the first update, the directory appearing only once all are written. Returns the loss
+    curve.
     """
     max_len = hp["max_length"]
     encoded = encode(tokenizer, train_examples, max_len)
@@ -146,6 +170,7 @@ def finetune(
             if step in keep:
                 checkpoints.save(merged(current), tokenizer, tmp / f"step-{step}")
 
+        save(0, model)  # before any update: LoRA's B starts at 0, so its merge is θ0 + head
         torch.manual_seed(seed)  # dropout masks
         history = loop.train(
             model, batches, opt, schedule, device, dtype, desc=f"classifier seed {seed}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,29 +74,44 @@ def evaluate_path(
     return pd.DataFrame(rows)
 
 
+PAIR_KEYS = ("pair", "step", "t")  # the coordinates of a row of `seed_pair_lines`
+
+
+def pair_label(seed1: int, seed2: int) -> str:
+    """The name of a seed pair in tables and summary.json: `<seed1>-<seed2>`."""
+    return f"{seed1}-{seed2}"
+
+
 def seed_pair_lines(
-    seed_dirs: Sequence[str | Path],
+    seed_dirs: Mapping[int, str | Path],
     ts: Sequence[float],
     evaluate: Callable[[PreTrainedModel], Mapping[str, float]],
     device: str = "cpu",
 ) -> pd.DataFrame:
-    """Loss and accuracy along the line between two seeds at every shared checkpoint step.
+    """The metrics along the line between every pair of seeds at every shared checkpoint step.
 
-    The path is built and evaluated on `device`. Returns columns step, t, loss, accuracy (one
-    row per step × t).
+    `seed_dirs` maps each seed to its checkpoint directory; the pairs are all C(n, 2) pairs
+    (seed1 before seed2 in the mapping's order), so n seeds give a spread over n(n − 1)/2 lines.
+    Each checkpoint is loaded once per step; the paths are built and evaluated on `device`.
+    Returns columns pair, step, t and the metrics of `evaluate` (loss, accuracy, f1 where
+    measured), one row per pair × step × t.
     """
-    first, second = (classifier.saved_steps(d) for d in seed_dirs)
-    steps = sorted(set(first) & set(second))
+    if len(seed_dirs) < 2:
+        raise ValueError(f"{list(seed_dirs.values())}: a line needs two or more seeds")
+    saved = {seed: classifier.saved_steps(d) for seed, d in seed_dirs.items()}
+    steps = sorted(set.intersection(*(set(found) for found in saved.values())))
     if not steps:
-        raise ValueError(f"{seed_dirs}: the two seeds share no checkpoint step")
+        raise ValueError(f"{list(seed_dirs.values())}: the seeds share no checkpoint step")
     frames = []
     for step in steps:
-        model = classifier.load(first[step]).to(device)
-        other = classifier.load(second[step]).to(device)
-        bases = {"theta1": frozen(model), "theta2": other.state_dict()}
-        curve = evaluate_path(model, bases, line, ts, evaluate)
-        frames.append(curve.assign(step=step))
-    return pd.concat(frames, ignore_index=True)[["step", "t", "loss", "accuracy"]]
+        model = classifier.load(next(iter(saved.values()))[step]).to(device)
+        states = {s: frozen(classifier.load(found[step]).to(device)) for s, found in saved.items()}
+        for seed1, seed2 in itertools.combinations(states, 2):
+            bases = {"theta1": states[seed1], "theta2": states[seed2]}
+            curve = evaluate_path(model, bases, line, ts, evaluate)
+            frames.append(curve.assign(pair=pair_label(seed1, seed2), step=step))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["pair", "step", "t", *(c for c in table.columns if c not in PAIR_KEYS)]]
 
 
 def train_control_point(
@@ -239,4 +255,6 @@ def pair_setup(
     encoded = examples.encode(bpe, train, max_length)
     batches = examples.train_batches(encoded, batch_size, bpe.pad_token_id, max_length, seed)
     held = examples.held_out_batches(bpe, held_out, max_length, data["eval_batch_size"])
-    return models[0], models[1], batches, functools.partial(classifier.evaluate, batches=held), bpe
+    positive = examples.positive_class(data["task"])
+    evaluate = functools.partial(classifier.evaluate, batches=held, positive=positive)
+    return models[0], models[1], batches, evaluate, bpe

@@ -2,8 +2,8 @@
 
 Movie sentiment (offline default): positive = 1, negative = 0 sentences of the movie set, training
 sentences from its `train` split, held-out ones from its `test` split, never the judge's. GLUE QQP
-/ MNLI (paper scale): a seeded 10% of train.tsv split 80:20 (Juneja et al. 2022). A batch is
-(input_ids, attention_mask, labels) with one class label per example.
+/ MNLI (paper scale): a seeded 10% of train.tsv split 80:20 (Juneja et al. 2022), every dropped
+line counted. A batch is (input_ids, attention_mask, labels) with one class label per example.
 """
 
 from __future__ import annotations
@@ -53,23 +53,52 @@ def movie_examples(movie: pd.DataFrame, split: str, limit: int | None = None) ->
     return frame.assign(text_pair=None)[["text", "text_pair", "label"]]
 
 
-def glue_examples(
-    path: str | Path, task: str, fraction: float, eval_share: float, seed: int
-) -> pd.DataFrame:
-    """A seeded `fraction` of a GLUE train.tsv, split train / eval by `eval_share` (paper: 80:20).
+def read_glue(path: str | Path, task: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The usable rows of a GLUE train.tsv and how many lines were dropped, by reason.
 
-    Returns columns text, text_pair, label, split. Rows with an unknown label are dropped.
+    GLUE files are unquoted TSV (some QQP questions hold stray quotes), so a line is read as
+    fields split at tabs; it is `unreadable` when its field count differs from the header's,
+    `unknown_label` when its label is not one of the task's (MNLI's "-"), `missing_text` when a
+    text is empty. Nothing is dropped silently: the counts, with `lines` (data lines read), go
+    into the data record of the run. Raises ValueError naming the file when nothing is left.
     """
     first, second, column, names = GLUE[task]
-    table = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, on_bad_lines="skip")
-    missing = {first, second, column} - set(table.columns)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None) or []
+        lines = list(reader)
+    missing = {first, second, column} - set(header)
     if missing:
         raise ValueError(f"{path}: a {task} train.tsv needs columns {sorted(missing)}")
-    table = table[table[column].isin(names)].dropna(subset=[first, second])
+    readable = [fields for fields in lines if len(fields) == len(header)]
+    table = pd.DataFrame(readable, columns=header, dtype=str)
+    known = table[table[column].isin(names)]
+    usable = known[(known[first] != "") & (known[second] != "")]
+    counts = {
+        "lines": len(lines),
+        "unreadable": len(lines) - len(readable),
+        "unknown_label": len(table) - len(known),
+        "missing_text": len(known) - len(usable),
+    }
+    if usable.empty:
+        raise ValueError(f"{path}: every line of this {task} file was dropped: {counts}")
+    return usable.reset_index(drop=True), counts
+
+
+def glue_examples(
+    path: str | Path, task: str, fraction: float, eval_share: float, seed: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A seeded `fraction` of a GLUE train.tsv, split train / eval by `eval_share` (paper: 80:20).
+
+    Returns columns text, text_pair, label, split, and the drop counts of `read_glue` (lines are
+    dropped before the split, so a dropped line belongs to no split).
+    """
+    first, second, column, names = GLUE[task]
+    table, dropped = read_glue(path, task)
     table = table.sample(frac=fraction, random_state=seed).reset_index(drop=True)
     rng = np.random.default_rng(seed)
     split = np.where(rng.random(len(table)) < eval_share, "eval", "train")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "text": table[first],
             "text_pair": table[second],
@@ -77,30 +106,54 @@ def glue_examples(
             "split": split,
         }
     )
+    return frame, dropped
+
+
+def task_data(
+    data: Mapping[str, Any], movie: pd.DataFrame, eval_examples: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(training, held-out) examples of the configured task, and the record of how they were read.
+
+    `data` holds task, glue {path, fraction, eval_share} and the data seed (the same for every
+    fine-tuning seed: they must see the same split). Movie sentiment: the movie `train` split,
+    and the first `eval_examples` per class of its `test` split. GLUE: a seeded share of
+    train.tsv split 80:20 (paper), the held-out part cut to its first `eval_examples`.
+    The record: task, source file, the lines dropped by reason (GLUE; none for the movie table,
+    which is already clean) and the examples per split.
+    """
+    if data["task"] == "movie_sentiment":
+        train = movie_examples(movie, "train")
+        held_out = movie_examples(movie, "test", eval_examples)
+        source, dropped = "movie", {}
+    else:
+        glue = data["glue"]
+        source = Path(glue["path"]) / "train.tsv"
+        frame, dropped = glue_examples(
+            source, data["task"], glue["fraction"], glue["eval_share"], data["seed"]
+        )
+        train = frame[frame.split == "train"]
+        held_out = frame[frame.split == "eval"].head(eval_examples)
+    record = {
+        "task": data["task"],
+        "source": str(source),
+        "dropped": dropped,
+        "examples": {"train": len(train), "eval": len(held_out)},
+    }
+    return train, held_out, record
 
 
 def task_examples(
     data: Mapping[str, Any], movie: pd.DataFrame, eval_examples: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training, held-out) examples of the configured task.
+    """(training, held-out) examples of the configured task (`task_data` without its record)."""
+    train, held_out, _ = task_data(data, movie, eval_examples)
+    return train, held_out
 
-    `data` holds task, glue {path, fraction, eval_share} and the data seed (the same for both
-    fine-tuning seeds: they must see the same split). Movie sentiment: the movie `train` split,
-    and the first `eval_examples` per class of its `test` split. GLUE: a seeded share of
-    train.tsv split 80:20 (paper), the held-out part cut to its first `eval_examples`.
-    """
-    if data["task"] == "movie_sentiment":
-        return movie_examples(movie, "train"), movie_examples(movie, "test", eval_examples)
-    glue = data["glue"]
-    frame = glue_examples(
-        Path(glue["path"]) / "train.tsv",
-        data["task"],
-        glue["fraction"],
-        glue["eval_share"],
-        data["seed"],
-    )
-    held_out = frame[frame.split == "eval"].head(eval_examples)
-    return frame[frame.split == "train"], held_out
+
+def positive_class(task: str) -> int | None:
+    """The class whose F1 the report gives: QQP's duplicate (1); None where it reports accuracy
+    only."""
+    return 1 if task == "glue_qqp" else None
 
 
 def encode(tokenizer, examples: pd.DataFrame, max_length: int) -> list[tuple[list[int], int]]:

@@ -170,11 +170,18 @@ def curve_metrics(t: ArrayLike, loss: ArrayLike) -> dict[str, float]:
 
 
 def delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[str, float]:
-    """Δmetric = metric(end of fine-tuning) - metric(start), per metric name (report Tables 1–2).
+    """Signed Δmetric = metric(end of fine-tuning) − metric(start), per metric name.
 
-    Both mappings must name the same metrics; the result keeps the order of `start`.
+    Positive when fine-tuning raised the metric. Both mappings must name the same metrics; the
+    result keeps the order of `start`. The report's Tables 1–2 give its magnitude (`abs_delta`).
     """
     if set(start) != set(end):
         only_start, only_end = sorted(set(start) - set(end)), sorted(set(end) - set(start))
         raise ValueError(f"metric names differ: only at start {only_start}, only at end {only_end}")
     return {name: float(end[name]) - float(start[name]) for name in start}
+
+
+def abs_delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[str, float]:
+    """|Δmetric| = |metric(end of fine-tuning) − metric(start)|, per metric name: the report's Δ
+    (Thaman, Tables 1–2), which drops the direction that `delta` keeps."""
+    return {name: abs(value) for name, value in delta(start, end).items()}

@@ -25,6 +25,7 @@ def finetune_classifiers(
     movie: PathLike,
     checkpoints_dir: PathLike,
     loss_table: PathLike,
+    data_record: PathLike,
     hp: Mapping[str, Any],
     lora: Mapping[str, Any] | None,
     data: Mapping[str, Any],
@@ -33,17 +34,19 @@ def finetune_classifiers(
     dtype: str,
     threads: int,
 ) -> None:
-    """Fine-tune a classifier from `base` once per seed (fully, or with `lora` adapters)."""
+    """Fine-tune a classifier from `base` once per seed (fully, or with `lora` adapters); record
+    the examples per split and the lines dropped reading the task's data in `data_record`."""
     from lmlerp.connectivity import classifier, examples
     from lmlerp.io import tokenizer as tok
 
     device = jobs.setup(threads, device)
-    train, _ = examples.task_examples(data, pd.read_parquet(movie))
+    train, _, record = examples.task_data(data, pd.read_parquet(movie))
     history = classifier.finetune_seeds(
         base, tok.load(base), train, hp, seeds, examples.num_labels(data["task"]),
         checkpoints_dir, lora, device, dtype,
     )  # fmt: skip
     atomic.write_parquet(loss_table, history)
+    atomic.write_json(data_record, record)
 
 
 def connect(
@@ -58,17 +61,19 @@ def connect(
     device: str,
     threads: int,
 ) -> None:
-    """Loss and accuracy along the line between two seeds at every checkpoint; its barriers."""
+    """Loss, accuracy (and F1 on QQP) along the line between every pair of seeds at every
+    checkpoint; their barriers."""
     from lmlerp.connectivity import classifier, curves, examples
     from lmlerp.io import tokenizer as tok
 
     device = jobs.setup(threads, device)
-    seed_dirs = [classifier.seed_directory(checkpoints_dir, seed) for seed in seeds]
-    bpe = tok.load(next(iter(classifier.saved_steps(seed_dirs[0]).values())))
+    seed_dirs = {seed: classifier.seed_directory(checkpoints_dir, seed) for seed in seeds}
+    bpe = tok.load(next(iter(classifier.saved_steps(seed_dirs[seeds[0]]).values())))
     _, held_out = examples.task_examples(data, pd.read_parquet(movie), data["eval_examples"])
     batches = examples.held_out_batches(bpe, held_out, max_length, data["eval_batch_size"])
     ts = curves.grid(data["path_points"])
-    evaluate = functools.partial(classifier.evaluate, batches=batches)
+    positive = examples.positive_class(data["task"])
+    evaluate = functools.partial(classifier.evaluate, batches=batches, positive=positive)
     curve = curves.seed_pair_lines(seed_dirs, ts, evaluate, device)
     atomic.write_parquet(curves_table, curve)
     atomic.write_parquet(barriers_table, tables.barriers(curve))
@@ -116,17 +121,20 @@ def bezier(
 def tabulate(
     *,
     barriers: Sequence[PathLike],
-    barriers_table: PathLike,
-    loss: PathLike,
-    error: PathLike,
+    data: Sequence[PathLike],
+    outputs: Mapping[str, PathLike],
     models: Sequence[str],
+    quantities: Sequence[str],
 ) -> None:
-    """Barriers of every model in one table; metric × model tables for loss and error."""
+    """Barriers of every model in one table (`outputs['barriers']`); metric × model tables per
+    quantity (`outputs[<quantity>]`); the data records of every model (`outputs['data']`)."""
     frames = [
         pd.read_parquet(path).assign(model=name)
         for name, path in zip(models, barriers, strict=True)
     ]
     table = pd.concat(frames, ignore_index=True)
-    atomic.write_parquet(barriers_table, table)
-    atomic.write_tsv(loss, tables.report_table(table, "loss"))
-    atomic.write_tsv(error, tables.report_table(table, "error"))
+    atomic.write_parquet(outputs["barriers"], table)
+    for quantity in quantities:
+        atomic.write_tsv(outputs[quantity], tables.report_table(table, quantity))
+    records = {name: atomic.read_json(path) for name, path in zip(models, data, strict=True)}
+    atomic.write_json(outputs["data"], records)

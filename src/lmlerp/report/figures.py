@@ -218,24 +218,37 @@ CONNECTIVITY_LABELS = {
     "rebasin_barrier": "re-basin barrier",
 }
 PAIR_LABELS = {
-    "seeds_full": "seeds 42 ↔ 43, full fine-tuning",
-    "seeds_lora": "seeds 42 ↔ 43, LoRA merged",
+    "seeds_full": "first two seeds, full fine-tuning",
+    "seeds_lora": "first two seeds, LoRA merged",
     "theta_pos_neg": "θ+ ↔ θ− (LM loss)",
 }
 
 
+def _pair_range(values: pd.Series) -> tuple[float, float]:
+    """The band of a barrier over the seed pairs: from its min to its max."""
+    return float(values.min()), float(values.max())
+
+
 def connectivity_steps(barriers: pd.DataFrame):
-    """Each barrier of the seed pair's straight path against the fine-tuning step, one line per
-    model; top row on the held-out loss, bottom row on the error (1 − accuracy)."""
-    quantities = ["loss", "error"]
+    """Each barrier of the seeds' straight paths against the fine-tuning step, one line per
+    model: the mean over the seed pairs, a band from their min to their max. One row per
+    quantity: held-out loss, error (1 − accuracy), and F1 error (1 − F1) where measured."""
+    quantities = [q for q in ("loss", "error", "f1_error") if q in set(barriers.quantity)]
     metrics = list(CONNECTIVITY_LABELS)
-    fig, axes = plt.subplots(len(quantities), len(metrics), figsize=(4 * len(metrics), 6.4))
+    fig, axes = plt.subplots(
+        len(quantities), len(metrics), figsize=(4 * len(metrics), 3.2 * len(quantities)),
+        squeeze=False,
+    )  # fmt: skip
     for row, quantity in zip(axes, quantities, strict=True):
         part = barriers[barriers.quantity == quantity]
         for ax, metric in zip(row, metrics, strict=True):
-            sns.lineplot(data=part, x="step", y=metric, hue="model", marker="o", ax=ax)
+            sns.lineplot(
+                data=part, x="step", y=metric, hue="model", marker="o", errorbar=_pair_range,
+                ax=ax,
+            )  # fmt: skip
             ax.set(xlabel="fine-tuning step", ylabel=f"{CONNECTIVITY_LABELS[metric]} ({quantity})")
-    fig.suptitle("Linear mode connectivity of two seeds along fine-tuning")
+    pairs = barriers.pair.nunique()
+    fig.suptitle(f"Linear mode connectivity along fine-tuning: mean and range over {pairs} pairs")
     fig.tight_layout()
     return fig
 

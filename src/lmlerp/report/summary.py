@@ -140,7 +140,10 @@ def experiments(
     return out
 
 
-def connectivity(barriers: str, curves: Sequence[str]) -> dict[str, Any]:
-    """The "connectivity" block: barriers per model and checkpoint step, Δ, and curve vs line."""
+def connectivity(barriers: str, curves: Sequence[str], data: str) -> dict[str, Any]:
+    """The "connectivity" block: barriers per model and checkpoint step (mean, min, max over
+    seed pairs), Δ and |Δ|, the data records (drop counts), and curve vs line."""
     curve_table = pd.concat([pd.read_parquet(path) for path in curves], ignore_index=True)
-    return connectivity_tables.summary(pd.read_parquet(barriers), curve_table)
+    return connectivity_tables.summary(
+        pd.read_parquet(barriers), curve_table, atomic.read_json(data)
+    )

@@ -64,7 +64,8 @@ def summarize(
     """Collect the measured numbers of every stage into summary.json.
 
     `inputs`: pretrain_metrics, selections, tables and trends (one each per family),
-    connectivity, curves, and judge_metrics where this config trains the TF-IDF judge.
+    connectivity, curves, connectivity_data, and judge_metrics where this config trains the
+    TF-IDF judge.
     """
     judge = inputs.get("judge_metrics")
     result = {
@@ -72,7 +73,9 @@ def summarize(
         "judge": atomic.read_json(judge) if judge else {},
         "sources": summary.provenance(hub_models),
         **summary.experiments(inputs["tables"], inputs["trends"], families),
-        "connectivity": summary.connectivity(inputs["connectivity"], inputs["curves"]),
+        "connectivity": summary.connectivity(
+            inputs["connectivity"], inputs["curves"], inputs["connectivity_data"]
+        ),
         "timings_s": summary.stage_timings(benchmarks, constraints),
     }
     atomic.write_json(summary_json, result)
