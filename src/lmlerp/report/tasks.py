@@ -39,6 +39,18 @@ def plot(
         figures.save(fig, figures_out[name])
 
 
+def plot_pretraining(
+    *, losses: Sequence[PathLike], models: Sequence[str], figure: PathLike
+) -> None:
+    """Fig 11: the pretraining loss curves (`losses`, one table per model in `models`)."""
+    from lmlerp.report import figures
+
+    table = pd.concat(
+        pd.read_parquet(path).assign(model=name) for path, name in zip(losses, models, strict=True)
+    )
+    figures.save(figures.fig11_pretraining(table), figure)
+
+
 def plot_connectivity(
     *, barriers: PathLike, curves: Sequence[PathLike], steps: PathLike, curves_figure: PathLike,
     pairs: Sequence[str],
