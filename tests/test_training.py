@@ -420,3 +420,43 @@ def test_finetune_seeds_dropout_masks(bpe, restore_torch_settings):
         assert torch.equal(first[name], again[name]), name
     other = finetuned_weights(bpe, 4, global_seed=100)
     assert any(not torch.equal(first[n], other[n]) for n in first)
+
+
+def test_finetune_reference_takes_the_recipe_selected_for_theta_pos(
+    bpe, tmp_path, restore_torch_settings
+):
+    """Fig 9 (a) at paper scale: the reference fine-tuned on positive sentences with the
+    candidate that candidates.tsv selected for θ+ (here the second of two)."""
+    import pandas as pd
+
+    from lmlerp.io import atomic, checkpoints
+    from lmlerp.train import selection, tasks
+
+    checkpoints.save(tiny_model(bpe, seed=2), bpe, tmp_path / "reference")
+    movie = pd.DataFrame({"text": TEXTS, "sentiment": "positive", "split": "train"})
+    movie.loc[::5, "split"] = "val"
+    movie.loc[1::5, ["sentiment", "split"]] = ["negative", "val"]
+    movie.to_parquet(tmp_path / "movie.parquet")
+    candidates = {
+        "a": {"lr": 1e-3, "batch_size": 8, "steps": 2},
+        "b": {"lr": 3e-3, "batch_size": 4, "steps": 3},
+    }
+    table = selection.select(
+        [{"candidate": "a", "val_ppl": 9.0}, {"candidate": "b", "val_ppl": 8.0}]
+    )
+    atomic.write_tsv(tmp_path / "candidates.tsv", table)
+    hp = {"seed": 3, "warmup_steps": 1, "weight_decay": 0.0, "max_grad_norm": 1.0, "pool_size": 64}
+    tasks.finetune_reference(
+        reference=tmp_path / "reference", movie=tmp_path / "movie.parquet",
+        selection_table=tmp_path / "candidates.tsv", model_dir=tmp_path / "reference_pos",
+        loss_table=tmp_path / "loss.parquet", metrics_json=tmp_path / "metrics.json",
+        candidates=candidates, hp=hp, device="cpu", dtype="float32", threads=1,
+    )  # fmt: skip
+    metrics = atomic.read_json(tmp_path / "metrics.json")
+    assert {k: metrics[k] for k in ("lr", "batch_size", "steps")} == candidates["b"]
+    assert len(pd.read_parquet(tmp_path / "loss.parquet")) == 3
+    tuned = checkpoints.load(tmp_path / "reference_pos").state_dict()
+    start = checkpoints.load(tmp_path / "reference").state_dict()
+    assert not torch.equal(
+        tuned["transformer.h.0.mlp.c_fc.weight"], start["transformer.h.0.mlp.c_fc.weight"]
+    )
