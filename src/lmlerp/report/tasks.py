@@ -1,4 +1,4 @@
-"""The jobs of the report stage: the paper's figures (Figs 3–11), the connectivity figures, summary.json.
+"""The jobs of the report stage: Figs 3–11, the connectivity figures, summary.json.
 
 Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
