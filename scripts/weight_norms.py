@@ -13,7 +13,4 @@ i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diag
 
 from lmlerp.space import tasks
 
-tasks.weight_norms(
-    theta0=i.theta0, theta_pos=i.theta_pos, reference=i.reference, theta_c4=i.theta_c4,
-    norms=o.norms, **p,
-)  # fmt: skip
+tasks.weight_norms(base=i.base, tuned=i.tuned, theta_c4=i.theta_c4, norms=o.norms, **p)

@@ -26,7 +26,7 @@ ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 32}
 HP = {
     "steps": 6, "checkpoint_every": 2, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1,
     "power": 1.0, "end_lr_ratio": 0.0, "weight_decay": 0.1, "betas": [0.9, 0.98], "eps": 1e-6,
-    "dropout": 0.1, "max_length": 16,
+    "dropout": 0.1, "max_length": 16, "max_grad_norm": None,
 }  # fmt: skip
 LORA = {"rank": 4, "alpha": 8.0, "dropout": 0.0, "lr": 1e-2, "target_modules": ["c_attn"]}
 

@@ -1,6 +1,7 @@
 """Config validation: the closed schema plus the rules that span several keys."""
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,12 @@ MALFORMED = [
         r"'pretrain\.lr'.*write it with a dot, e\.g\. 1\.0e-4",
     ),
     ("bad-betas-length", _set("pretrain.betas", [0.9]), r"'pretrain\.betas'"),
+    ("zero-grad-clip", _set("finetune.max_grad_norm", 0.0), r"'finetune\.max_grad_norm'"),
+    ("grad-clip-as-text", _set("pretrain.max_grad_norm", "off"), r"'pretrain\.max_grad_norm'"),
+    ("zero-pool", _set("finetune.pool_size", 0), r"'finetune\.pool_size'"),
+    ("nan-in-g3-grid", _set("paths.g3.beta", [0.0, math.nan]), r"'paths\.g3\.beta\[1\]'.*finite"),
+    ("inf-top-p", _set("generation.top_p", math.inf), r"'generation\.top_p'.*finite"),
+    ("nan-judge-c", _set("judge.C", -math.nan), r"'judge\.C'.*finite"),
     ("unknown-judge-domain", _set("judge.domains", ["movie", "imdb"]), r"'judge\.domains\[1\]'"),
     (
         "curve-model-not-a-model",
@@ -124,6 +131,25 @@ def test_malformed_config_names_the_key(edit, message):
         validate(config)
 
 
+def test_grad_clipping_may_be_off_anywhere():
+    config = copy.deepcopy(DEFAULT)
+    for section in (config["pretrain"], config["finetune"], config["connectivity"]["finetune"]):
+        section["max_grad_norm"] = None
+    validate(config)
+
+
+def test_non_finite_numbers_in_yaml_are_refused(tmp_path):
+    text = (
+        (ROOT / "config.yaml")
+        .read_text()
+        .replace("    alpha: [-1.0, -0.5,", "    alpha: [.nan, -0.5,")
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"config key 'paths\.g1\.alpha\[0\]' is not a finite"):
+        load(path)
+
+
 @pytest.mark.parametrize("path", ["config.yaml", "tests/configs/tiny.yaml"])
 def test_shipped_configs_are_valid(path):
     config = load(ROOT / path)
@@ -157,7 +183,8 @@ def test_unknown_key_message_lists_the_allowed_keys():
     config = copy.deepcopy(DEFAULT)
     config["finetune"]["lrr"] = [1.0e-3]
     with pytest.raises(
-        ConfigError, match=r"allowed here: batch_size, lr, micro_batch_size, seed, steps"
+        ConfigError,
+        match=r"allowed here: batch_size, lr, max_grad_norm, micro_batch_size, pool_size, seed, ",
     ):
         validate(config)
 

@@ -1,15 +1,17 @@
-"""The paper's figures from family tables: kinds, bands, Fig 5's α scales, Fig 7's scale."""
+"""The paper's figures from small tables: kinds, bands, Fig 5's α scales, Fig 7's scale, and
+Fig 11 (pretraining loss) from loss tables as `pretrain` writes them."""
 
 from __future__ import annotations
 
 import itertools
 
+import matplotlib.figure
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import LogNorm
 
-from lmlerp.report import figures
+from lmlerp.report import figures, tasks
 
 METRICS = ("positive_score", "perplexity", "grammar", "distinct_2", "nll_pos", "nll_neg")
 KINDS = ("all", "neutral", "positive", "negative", "fixed")
@@ -72,3 +74,38 @@ def test_fig07_perplexity_on_a_log_scale_with_three_significant_digits():
 def test_three_digits_formats_large_and_small_values():
     grid = pd.DataFrame([[14023456.78, 0.123456], [6.0, 987.654]])
     assert figures._three_digits(grid).to_numpy().tolist() == [["1.4e+07", "0.123"], ["6", "988"]]
+
+
+def loss_table(start: float, steps: int = 20) -> pd.DataFrame:
+    step = np.arange(steps)
+    return pd.DataFrame({"step": step, "lr": 1e-3, "loss": start * np.exp(-step / 10) + 2.0})
+
+
+def test_fig11_draws_one_loss_curve_per_model():
+    losses = pd.concat(
+        [loss_table(7.0).assign(model="theta0"), loss_table(8.0).assign(model="theta_c4")]
+    )
+    fig = figures.fig11_pretraining(losses)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    (ax,) = fig.axes
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 20]
+    assert len(curves) == 2
+    assert sorted(float(line.get_ydata()[0]) for line in curves) == [9.0, 10.0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "θ0",
+        figures.MODEL_LABELS["theta_c4"],
+    ]
+    assert ax.get_xlabel() == "step"
+    figures.plt.close(fig)
+
+
+def test_plot_pretraining_writes_a_png_from_the_loss_tables(tmp_path):
+    paths = []
+    for name, start in (("theta_c4", 8.0),):  # paper scale: GPT-C4 only
+        paths.append(tmp_path / f"{name}.parquet")
+        loss_table(start).to_parquet(paths[-1])
+    out = tmp_path / "figures" / "fig11_pretraining.png"
+    out.parent.mkdir()
+    tasks.plot_pretraining(losses=paths, models=["theta_c4"], figure=out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000

@@ -87,6 +87,21 @@ def test_select_refuses_a_non_finite_val_ppl(bad):
         selection.select([row("ok", 10.0), row("diverged", bad)])
 
 
+def test_selected_reads_the_winner_back_from_the_written_table(tmp_path):
+    """finetune_reference takes θ+'s recipe from candidates.tsv as select_finetune wrote it."""
+    from lmlerp.io import atomic
+
+    path = tmp_path / "candidates.tsv"
+    atomic.write_tsv(path, selection.select([row("c", 12.0), row("a", 15.0), row("b", 11.5)]))
+    assert selection.selected(pd.read_csv(path, sep="\t")) == "b"
+
+
+def test_selected_refuses_a_table_without_one_winner():
+    table = selection.select([row("a", 1.0), row("b", 2.0)]).assign(selected=False)
+    with pytest.raises(ValueError, match=r"exactly one candidate, not \[\]"):
+        selection.selected(table)
+
+
 def test_select_refuses_an_empty_list():
     with pytest.raises(ValueError, match="no fine-tuning candidates"):
         selection.select([])

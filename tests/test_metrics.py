@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from lmlerp.data import bpe as bpe_training
 from lmlerp.score import perplexity
@@ -285,12 +286,57 @@ def test_weight_difference_norms_of_real_gpt2s_name_every_tensor(bpe):
     first = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=0).state_dict()
     second = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed=1).state_dict()
     frame = norms.weight_difference_norms(first, second)
-    assert list(frame.tensor) == list(first)
+    assert list(frame.tensor) == [name for name in first if name != "lm_head.weight"]  # tied
     assert set(frame.layer) == {-1, 0, 1}
     weights = frame.tensor.str.endswith("weight") & ~frame.tensor.str.contains("ln_")
     assert (frame.value[weights] > 0).all()
     assert (frame.value[~weights] == 0).all()  # biases and layer norms start equal
     assert norms.weight_difference_norms(first, first).value.eq(0).all()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_weight_difference_norms_count_a_tied_tensor_once(bpe, tied):
+    """GPT-2's lm_head is wte (tie_word_embeddings): one row, so the mean over rows counts it
+    once; untied, both are compared."""
+    config = GPT2Config(
+        vocab_size=len(bpe), n_positions=32, n_embd=32, n_layer=2, n_head=2,
+        tie_word_embeddings=tied,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    first = GPT2LMHeadModel(config).state_dict()
+    torch.manual_seed(1)
+    second = GPT2LMHeadModel(config).state_dict()
+    assert "lm_head.weight" in first
+    frame = norms.weight_difference_norms(first, second)
+    assert ("lm_head.weight" in set(frame.tensor)) is not tied
+    assert (frame.tensor == "transformer.wte.weight").sum() == 1
+    assert len(frame) == len(list(GPT2LMHeadModel(config).parameters()))  # each parameter once
+
+
+def test_weight_norms_job_compares_one_base_with_its_fine_tuning_and_with_theta_c4(bpe, tmp_path):
+    """Fig 9's pairs share the base: (a) base vs tuned, (b) base vs θC4; the tie of lm_head and
+    wte survives the save and load, so each pair has one row per parameter."""
+    from lmlerp.io import checkpoints
+    from lmlerp.space import tasks as space_tasks
+
+    paths = {}
+    for seed, name in enumerate(["base", "tuned", "theta_c4"]):
+        paths[name] = tmp_path / name
+        model = pretrain.gpt2(len(bpe), bpe.eos_token_id, ARCH, seed)
+        checkpoints.save(model, bpe, paths[name])
+    out = tmp_path / "weight_norms.parquet"
+    space_tasks.weight_norms(**paths, norms=out, base_name="θ0", tuned_name="θ+")
+    table = pd.read_parquet(out)
+    pairs = list(dict.fromkeys(table.pair))
+    assert pairs == [
+        "θ0 vs θ+ (fine-tuned on positive)", "θ0 vs θC4 (independent pretraining)"
+    ]  # fmt: skip
+    loaded = {name: checkpoints.load(path).state_dict() for name, path in paths.items()}
+    expected = norms.weight_difference_norms(loaded["base"], loaded["tuned"])
+    first = table[table.pair == pairs[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first.drop(columns="pair"), expected)
+    assert "lm_head.weight" not in set(table.tensor)
+    assert len(first) == len(list(model.parameters()))
 
 
 def test_weight_difference_norms_name_the_mismatch():

@@ -79,13 +79,13 @@ def bpe():
 
 
 def bases(bpe, directory: Path, n_embd: int) -> dict[str, str]:
-    """θ0, θ+ and θC4 of the given width, as weight_norms reads them."""
+    """θ0 (the base), θ+ (its fine-tuning) and θC4 of one width, as weight_norms reads them."""
     arch = {"n_layer": 2, "n_head": 2, "n_embd": n_embd, "n_positions": 32}
     found = {}
-    for seed, name in enumerate(["theta0", "theta_pos", "theta_c4"]):
+    for seed, name in enumerate(["base", "tuned", "theta_c4"]):
         found[name] = str(directory / name)
         checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, seed), bpe, found[name])
-    return {**found, "reference": found["theta0"]}  # the decorrelated pair's first base
+    return found
 
 
 def run_weight_norms(inputs: dict, output: Path, log: Path, memory_margin_mb: int = 0):
@@ -93,7 +93,7 @@ def run_weight_norms(inputs: dict, output: Path, log: Path, memory_margin_mb: in
         "script": str(REPO / "scripts" / "weight_norms.py"),
         "input": inputs,
         "output": {"norms": str(output)},
-        "params": {"reference_name": "θ0"},
+        "params": {"base_name": "θ0", "tuned_name": "θ+"},
         "log": str(log),
         "memory_margin_mb": memory_margin_mb,
     }

@@ -168,6 +168,41 @@ def test_sentence_batches_refuse_fewer_sentences_than_one_batch():
         next(lm_batches.sentence_batches(unique_sequences(3), 4, 0, 16, seed=0))
 
 
+def near_duplicate_share(batches, epochs: int, per_epoch: int) -> float:
+    """Share of batches that share over half their sentences with a batch of an earlier epoch."""
+    drawn = [
+        frozenset(ids[:, 0].tolist()) for ids, _, _ in itertools.islice(batches, epochs * per_epoch)
+    ]
+    repeated = 0
+    for k, batch in enumerate(drawn[per_epoch:], start=per_epoch):
+        earlier = drawn[: k - k % per_epoch]
+        repeated += any(len(batch & other) > len(batch) / 2 for other in earlier)
+    return repeated / (len(drawn) - per_epoch)
+
+
+@pytest.mark.parametrize(("pool_size", "random"), [(1024, True), (16 * 256, False)])
+def test_sentence_batches_stay_random_draws_at_the_paper_class_size(pool_size, random):
+    """An SST-5 class (≈3,300 training sentences of 3–50 tokens) in batches of 256: a pool of
+    1,024 sentences (configs/paper.yaml) gives new batches every epoch; the old pool of 16
+    batches (4,096, the whole class) sorts each epoch by length and cuts nearly the same batches
+    again."""
+    n, batch_size = 3300, 256
+    sequences = [[i + 1] * (3 + (i * 37) % 48) for i in range(n)]
+    batches = lm_batches.sentence_batches(sequences, batch_size, 0, 64, seed=0, pool_size=pool_size)
+    share = near_duplicate_share(batches, epochs=5, per_epoch=n // batch_size)
+    assert (share <= 0.1) if random else (share >= 0.9), share
+
+
+def test_sentence_batches_pool_rounds_to_whole_batches():
+    """A pool below one batch still makes whole batches (one per pool), each length-sorted."""
+    sequences = unique_sequences(40)
+    for ids, mask, _ in itertools.islice(
+        lm_batches.sentence_batches(sequences, 8, 0, 16, 0, 3), 10
+    ):
+        assert ids.shape[0] == 8
+        assert mask.sum(1).tolist() == sorted(mask.sum(1).tolist())
+
+
 # --- evaluation ---------------------------------------------------------------------------
 
 
@@ -283,6 +318,37 @@ def test_train_stops_when_a_huge_lr_diverges(bpe):
         loop.train(model, sentence_stream(bpe), opt, lambda s: 1.0)
 
 
+def gradient_norm(model) -> float:
+    return float(
+        torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None))
+    )
+
+
+@pytest.mark.parametrize("max_norm", [None, 1.0, 0.25])
+def test_clip_gradients_clips_only_when_given_a_norm(bpe, max_norm):
+    """A huge loss (×1e6) gives a huge gradient: None leaves it, a number caps its L2 norm."""
+    model = tiny_model(bpe)
+    ids, mask, labels = next(sentence_stream(bpe))
+    (model(input_ids=ids, attention_mask=mask, labels=labels).loss * 1e6).backward()
+    before = gradient_norm(model)
+    assert before > 1e3
+    loop.clip_gradients(model, max_norm)
+    after = gradient_norm(model)
+    if max_norm is None:
+        assert after == before
+    else:
+        assert after == pytest.approx(max_norm, rel=1e-4)
+
+
+@pytest.mark.parametrize("max_norm", [None, 1.0])
+def test_train_clips_with_the_configured_norm(bpe, monkeypatch, max_norm):
+    seen = []
+    monkeypatch.setattr(loop, "clip_gradients", lambda model, limit: seen.append(limit))
+    opt = loop.Optimisation(lr=1e-3, steps=3, weight_decay=0.0, max_grad_norm=max_norm)
+    loop.train(tiny_model(bpe), sentence_stream(bpe), opt, lambda s: 1.0)
+    assert seen == [max_norm] * 3
+
+
 # --- gradient accumulation ----------------------------------------------------------------
 
 
@@ -315,3 +381,83 @@ def test_micro_batches_of_a_classifier_average_over_examples(bpe):
         loop.accumulate_gradients(model, batch, micro, "cpu", "float32")
         grads.append(model.score.weight.grad)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+
+
+# --- fine-tuning --------------------------------------------------------------------------
+
+
+def finetuned_weights(bpe, seed: int, global_seed: int) -> dict[str, torch.Tensor]:
+    """θ0 with dropout 0.1 (as a hub GPT-2) fine-tuned 4 steps with `seed`, after another
+    `global_seed` has moved torch's global RNG (as earlier work in the same process would)."""
+    import pandas as pd
+
+    from lmlerp.train import finetune
+
+    model = tiny_model(bpe, seed=1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.1
+    movie = pd.DataFrame({"text": TEXTS, "sentiment": "positive", "split": "train"})
+    movie.loc[::5, "split"] = "val"
+    movie.loc[1::5, ["sentiment", "split"]] = ["negative", "val"]
+    candidate = {"lr": 1e-3, "batch_size": 8, "steps": 4}
+    hp = {
+        "seed": seed,
+        "warmup_steps": 1,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "pool_size": 64,
+    }
+    torch.manual_seed(global_seed)
+    trained, _, _ = finetune.run(model, bpe, movie, "positive", candidate, hp)
+    return trained.state_dict()
+
+
+def test_finetune_seeds_dropout_masks(bpe, restore_torch_settings):
+    """One seed, bit-identical weights whatever torch's RNG held before; another seed differs."""
+    jobs.deterministic(1)
+    first, again = finetuned_weights(bpe, 3, global_seed=100), finetuned_weights(bpe, 3, 200)
+    for name in first:
+        assert torch.equal(first[name], again[name]), name
+    other = finetuned_weights(bpe, 4, global_seed=100)
+    assert any(not torch.equal(first[n], other[n]) for n in first)
+
+
+def test_finetune_reference_takes_the_recipe_selected_for_theta_pos(
+    bpe, tmp_path, restore_torch_settings
+):
+    """Fig 9 (a) at paper scale: the reference fine-tuned on positive sentences with the
+    candidate that candidates.tsv selected for θ+ (here the second of two)."""
+    import pandas as pd
+
+    from lmlerp.io import atomic, checkpoints
+    from lmlerp.train import selection, tasks
+
+    checkpoints.save(tiny_model(bpe, seed=2), bpe, tmp_path / "reference")
+    movie = pd.DataFrame({"text": TEXTS, "sentiment": "positive", "split": "train"})
+    movie.loc[::5, "split"] = "val"
+    movie.loc[1::5, ["sentiment", "split"]] = ["negative", "val"]
+    movie.to_parquet(tmp_path / "movie.parquet")
+    candidates = {
+        "a": {"lr": 1e-3, "batch_size": 8, "steps": 2},
+        "b": {"lr": 3e-3, "batch_size": 4, "steps": 3},
+    }
+    table = selection.select(
+        [{"candidate": "a", "val_ppl": 9.0}, {"candidate": "b", "val_ppl": 8.0}]
+    )
+    atomic.write_tsv(tmp_path / "candidates.tsv", table)
+    hp = {"seed": 3, "warmup_steps": 1, "weight_decay": 0.0, "max_grad_norm": 1.0, "pool_size": 64}
+    tasks.finetune_reference(
+        reference=tmp_path / "reference", movie=tmp_path / "movie.parquet",
+        selection_table=tmp_path / "candidates.tsv", model_dir=tmp_path / "reference_pos",
+        loss_table=tmp_path / "loss.parquet", metrics_json=tmp_path / "metrics.json",
+        candidates=candidates, hp=hp, device="cpu", dtype="float32", threads=1,
+    )  # fmt: skip
+    metrics = atomic.read_json(tmp_path / "metrics.json")
+    assert {k: metrics[k] for k in ("lr", "batch_size", "steps")} == candidates["b"]
+    assert len(pd.read_parquet(tmp_path / "loss.parquet")) == 3
+    tuned = checkpoints.load(tmp_path / "reference_pos").state_dict()
+    start = checkpoints.load(tmp_path / "reference").state_dict()
+    assert not torch.equal(
+        tuned["transformer.h.0.mlp.c_fc.weight"], start["transformer.h.0.mlp.c_fc.weight"]
+    )

@@ -21,7 +21,7 @@ CONFIG = yaml.safe_load(TINY.read_text())
 MODELS = ["theta0", "theta_c4", "theta_pos", "theta_neg"]
 FIGURES = [
     "fig03_g1", "fig04_word_probabilities", "fig05_g1_vs_g2", "fig06_dexperts_vs_weights",
-    "fig07_g3", "fig08_g3_nll", "fig09_weight_norms", "fig10_decorrelated",
+    "fig07_g3", "fig08_g3_nll", "fig09_weight_norms", "fig10_decorrelated", "fig11_pretraining",
 ]  # fmt: skip
 
 
@@ -199,6 +199,24 @@ def test_g3_endpoints_reproduce_the_finetuned_models_test_nll(summary):
     pos, neg = at[(1.0, 0.0)], at[(0.0, 1.0)]  # g3(1, 0) = θ+, g3(0, 1) = θ−
     assert g3["nll_pos"][pos] < g3["nll_pos"][neg]
     assert g3["nll_neg"][neg] < g3["nll_neg"][pos]
+
+
+def test_fig9_pairs_share_the_small_model_theta0(tiny_run):
+    """At the default scale θ0 is the small model, so Fig 9 (a) is θ0 vs θ+ (no extra
+    fine-tuning) and (b) θ0 vs θC4; the tied lm_head counts once."""
+    from lmlerp.io import checkpoints
+    from lmlerp.space import norms
+
+    table = pd.read_parquet(tiny_run / "results/tables/weight_norms.parquet")
+    first, second = dict.fromkeys(table.pair)
+    assert (first, second) == (
+        "θ0 vs θ+ (fine-tuned on positive)", "θ0 vs θC4 (independent pretraining)"
+    )  # fmt: skip
+    state = {m: checkpoints.load(tiny_run / "results/models" / m).state_dict() for m in MODELS}
+    expected = norms.weight_difference_norms(state["theta0"], state["theta_pos"])
+    assert table[table.pair == first].value.tolist() == expected.value.tolist()
+    assert "lm_head.weight" not in set(table.tensor)
+    assert not (tiny_run / "results/models/reference_pos").exists()
 
 
 def test_every_figure_is_drawn(tiny_run):

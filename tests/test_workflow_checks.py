@@ -36,6 +36,8 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert counts["finetune_classifier"] == counts["connect"] == len(lmc["models"]) + 1  # + LoRA
     assert counts["bezier"] == 3  # seeds (full), seeds (LoRA), θ+ ↔ θ−
     assert counts["tabulate_connectivity"] == counts["plot_connectivity"] == 1
+    assert counts["plot_pretraining"] == counts["weight_norms"] == 1  # Figs 11 and 9
+    assert "finetune_reference" not in counts  # θ0 is the small model: Fig 9 (a) is θ0 vs θ+
 
 
 def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
@@ -62,6 +64,8 @@ def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
     assert counts["fetch_model"] == len(hub["models"]) == 5
     assert counts["fetch_dataset"] == 2 and counts["fetch_prompts"] == 3
     assert counts["pretrain"] == 1  # GPT-C4 only: θ0 is GPT-2 Large from the hub
+    assert counts["finetune_reference"] == 1  # Fig 9 (a): DistilGPT-2 vs DistilGPT-2+
+    assert counts["plot_pretraining"] == 1  # Fig 11: GPT-C4's loss
     assert counts["aggregate"] == len(points)
     encoders = config["connectivity"]["models"]
     assert counts["fetch_encoder"] == len(encoders) == 3  # BERT base, RoBERTa base and large

@@ -29,6 +29,13 @@ MODELS = {
 }
 # The decorrelated pair's first base: θ0, or the paper's DistilGPT-2 (hub.models.reference).
 REFERENCE = "resources/hub/reference" if "reference" in HUB_MODELS else MODELS["theta0"]
+# Fig 9 (a) fine-tunes the reference on positive text: θ+ itself where θ0 is the reference, at
+# paper scale DistilGPT-2 fine-tuned with θ+'s recipe (rule finetune_reference).
+REFERENCE_POS = (
+    MODELS["theta_pos"]
+    if REFERENCE == MODELS["theta0"]
+    else "results/models/reference_pos"
+)
 # A hub θ0 brings its tokenizer (GPT-2's BPE); otherwise one is trained on the corpus.
 TOKENIZER = MODELS["theta0"] if "theta0" in HUB_MODELS else "results/tokenizer"
 SENTIMENTS = {"pos": "positive", "neg": "negative"}
@@ -69,5 +76,6 @@ def final_outputs():
         rules.summarize.output.summary,
         rules.prepare_prompts.output.prompts,
         *rules.plot.output,
+        *rules.plot_pretraining.output,
         *rules.plot_connectivity.output,
     ]

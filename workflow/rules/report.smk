@@ -1,4 +1,4 @@
-# The paper's figures 3–10 (and the weight-difference norms behind Fig 9), the connectivity
+# The paper's figures 3–11 (and the weight-difference norms behind Fig 9), the connectivity
 # figures, and results/summary.json with the numbers every stage measured.
 
 
@@ -7,9 +7,8 @@ include: "report_helpers.smk"
 
 rule weight_norms:
     input:
-        theta0=MODELS["theta0"],
-        theta_pos=MODELS["theta_pos"],
-        reference=REFERENCE,
+        base=REFERENCE,
+        tuned=REFERENCE_POS,
         theta_c4=MODELS["theta_c4"],
     output:
         norms="results/tables/weight_norms.parquet",
@@ -20,7 +19,8 @@ rule weight_norms:
     conda:
         "../../envs/lmlerp.yaml"
     params:
-        reference_name="θ0" if REFERENCE == MODELS["theta0"] else "reference",
+        base_name="θ0" if REFERENCE == MODELS["theta0"] else "reference",
+        tuned_name="θ+" if REFERENCE == MODELS["theta0"] else "reference+",
     script:
         "../../scripts/weight_norms.py"
 
@@ -51,6 +51,23 @@ rule plot:
         words=canonical(config["evaluation"]["words"]),
     script:
         "../../scripts/plot.py"
+
+
+rule plot_pretraining:
+    input:
+        losses=expand(rules.pretrain.output.loss, model=PRETRAINED),
+    output:
+        fig11=figure("fig11_pretraining", "../report/fig11.rst"),
+    log:
+        "logs/plot_pretraining/figures.log",
+    benchmark:
+        "benchmarks/plot_pretraining/figures.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        models=PRETRAINED,
+    script:
+        "../../scripts/plot_pretraining.py"
 
 
 rule plot_connectivity:

@@ -81,3 +81,34 @@ rule select_finetune:
         candidates=list(CANDIDATES),
     script:
         "../../scripts/select_finetune.py"
+
+
+# Paper scale: Fig 9 (a) compares DistilGPT-2 with DistilGPT-2 fine-tuned on positive text, so
+# that both panels share one model size; where θ0 is the reference, θ+ already is that model.
+rule finetune_reference:
+    input:
+        reference=REFERENCE,
+        movie=rules.prepare_movie.output.movie,
+        selection=expand(rules.select_finetune.output.table, sentiment="pos")[0],
+    output:
+        model=directory("results/models/reference_pos"),
+        loss="results/finetune_reference/loss.parquet",
+        metrics="results/finetune_reference/metrics.json",
+    log:
+        "logs/finetune_reference/finetune_reference.log",
+    benchmark:
+        "benchmarks/finetune_reference/finetune_reference.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=job_memory("finetune_reference"),
+        runtime=job_runtime("finetune_reference"),
+    params:
+        candidates=canonical(CANDIDATES),
+        hp=finetune_hyperparameters(),
+        device=config["device"],
+        dtype=config["dtype"],
+    script:
+        "../../scripts/finetune_reference.py"

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import importlib.resources
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,6 +62,23 @@ def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
     return text or "<top level>"
 
 
+def non_finite_key(value: Any, parts: tuple[Any, ...] = ()) -> str | None:
+    """The key of the first NaN or ±inf number anywhere in the config (YAML `.nan`, `.inf`), or
+    None. JSON Schema cannot refuse them: every comparison with NaN is false, so a NaN passes
+    any `minimum`, and an unbounded number takes inf; a grid coordinate of NaN would then name a
+    path point `alpha_nan` and run jobs that can only produce nonsense."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key_path(parts)
+    children = value.items() if isinstance(value, Mapping) else (
+        enumerate(value) if isinstance(value, list) else ()
+    )  # fmt: skip
+    for key, child in children:
+        found = non_finite_key(child, (*parts, key))
+        if found is not None:
+            return found
+    return None
+
+
 def _schema_message(error: jsonschema.ValidationError) -> str:
     """One readable line for a schema violation, naming the offending key."""
     parts = list(error.absolute_path)
@@ -89,6 +107,9 @@ def validate(config: Mapping[str, Any], cache: str | Path | None = None) -> None
     stamp = Path(cache) / fingerprint(config) if cache is not None else None
     if stamp is not None and stamp.is_file():
         return
+    culprit = non_finite_key(config)
+    if culprit is not None:
+        raise ConfigError(f"config key '{culprit}' is not a finite number (NaN or infinity)")
     import jsonschema  # here: a remembered config needs no validator at all
 
     validator = jsonschema.Draft202012Validator(schema())

@@ -155,6 +155,7 @@ def finetune(
         weight_decay=hp["weight_decay"],
         betas=tuple(hp["betas"]),
         eps=hp["eps"],
+        max_grad_norm=hp["max_grad_norm"],
     )
     schedule = functools.partial(
         schedules.polynomial_schedule,

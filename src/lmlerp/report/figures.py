@@ -1,4 +1,4 @@
-"""The paper's figures (Rofin et al. 2022, Figs 3–10), one function per figure, seaborn.
+"""The paper's figures (Rofin et al. 2022, Figs 3–11), one function per figure, seaborn.
 
 Every function takes tidy family tables (one row per path point and prompt kind, explicit
 coordinates, 95% bootstrap intervals in metric_lo / metric_hi; `lmlerp.evaluate.tables`) and
@@ -190,7 +190,8 @@ def fig08_g3_nll(g3: pd.DataFrame):
 
 
 def fig09_weight_norms(norms: pd.DataFrame):
-    """Fig 9: ‖w1 − w2‖/√numel per layer × tensor, θ+ vs θ0 and θ0 vs θC4, one colour scale."""
+    """Fig 9: ‖w1 − w2‖/√numel per layer × tensor on one colour scale, for the paper's pairs of
+    one model size: (a) a model vs itself fine-tuned on positive text, (b) vs θC4."""
     pairs = list(dict.fromkeys(norms.pair))
     vmax = norms.value.max()
     fig, axes = plt.subplots(1, len(pairs), figsize=(6.5 * len(pairs), 5), squeeze=False)
@@ -209,6 +210,20 @@ def fig10_decorrelated(decorrelated: pd.DataFrame):
         {"": pooled(decorrelated)}, "alpha", ["perplexity", "distinct_2", "grammar"], "α",
         "decorrelated: α·θC4 + (1−α)·θ0",
     )  # fmt: skip
+
+
+MODEL_LABELS = {"theta0": "θ0", "theta_c4": "θC4 (GPT-C4 at paper scale)"}
+
+
+def fig11_pretraining(losses: pd.DataFrame):
+    """Fig 11: training loss (next-token cross-entropy, nats) of the models pretrained here
+    against the optimizer step; `losses` has columns model, step, loss."""
+    table = losses.assign(model=losses.model.map(lambda m: MODEL_LABELS.get(m, m)))
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    sns.lineplot(data=table, x="step", y="loss", hue="model", ax=ax)
+    ax.set(xlabel="step", ylabel="training loss (nats per token)", title="Pretraining")
+    fig.tight_layout()
+    return fig
 
 
 CONNECTIVITY_LABELS = {

@@ -1,4 +1,4 @@
-"""The jobs of the report stage: the paper's figures, the connectivity figures, summary.json.
+"""The jobs of the report stage: Figs 3–11, the connectivity figures, summary.json.
 
 Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
@@ -37,6 +37,18 @@ def plot(
     }
     for name, fig in drawn.items():
         figures.save(fig, figures_out[name])
+
+
+def plot_pretraining(
+    *, losses: Sequence[PathLike], models: Sequence[str], figure: PathLike
+) -> None:
+    """Fig 11: the pretraining loss curves (`losses`, one table per model in `models`)."""
+    from lmlerp.report import figures
+
+    table = pd.concat(
+        pd.read_parquet(path).assign(model=name) for path, name in zip(losses, models, strict=True)
+    )
+    figures.save(figures.fig11_pretraining(table), figure)
 
 
 def plot_connectivity(

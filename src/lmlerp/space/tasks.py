@@ -14,19 +14,22 @@ PathLike = str | os.PathLike
 
 def weight_norms(
     *,
-    theta0: PathLike,
-    theta_pos: PathLike,
-    reference: PathLike,
+    base: PathLike,
+    tuned: PathLike,
     theta_c4: PathLike,
     norms: PathLike,
-    reference_name: str,
+    base_name: str,
+    tuned_name: str,
 ) -> None:
-    """Per-tensor RMS differences of θ+ vs θ0 and of the decorrelated pair (paper Fig 9)."""
-    paths = {"theta0": theta0, "theta_pos": theta_pos, "reference": reference, "theta_c4": theta_c4}
+    """Per-tensor RMS differences of the paper's two Fig-9 pairs, which share one model size:
+    (a) `base` vs `tuned`, the same model fine-tuned on positive text (θ0 vs θ+ when θ0 is the
+    small model; DistilGPT-2 vs DistilGPT-2+ at paper scale), and (b) `base` vs θC4, two
+    independent pretrainings of that architecture."""
+    paths = {"base": base, "tuned": tuned, "theta_c4": theta_c4}
     state = {name: checkpoints.load(path).state_dict() for name, path in paths.items()}
     pairs = [
-        ("θ+ vs θ0", "theta_pos", "theta0"),
-        (f"{reference_name} vs θC4", "reference", "theta_c4"),
+        (f"{base_name} vs {tuned_name} (fine-tuned on positive)", "base", "tuned"),
+        (f"{base_name} vs θC4 (independent pretraining)", "base", "theta_c4"),
     ]
     table = pd.concat(
         [weight_difference_norms(state[a], state[b]).assign(pair=pair) for pair, a, b in pairs],

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlerp.train import batches, loop, schedules
@@ -56,7 +57,10 @@ def run(
 ) -> tuple[PreTrainedModel, pd.DataFrame, dict[str, float]]:
     """Fine-tune `model` on `sentiment` training sentences with one grid candidate.
 
-    `candidate` holds lr, batch_size, steps; `hp` the shared seed, warmup_steps, weight_decay.
+    `candidate` holds lr, batch_size, steps; `hp` the shared seed, warmup_steps, weight_decay,
+    max_grad_norm, pool_size. The seed fixes the data order and, through torch's global RNG (CPU
+    and every CUDA device), the dropout masks: a hub θ0 such as GPT-2 Large trains with dropout
+    0.1, so without it two runs of one candidate would differ.
     Metrics: val_ppl = exp(NLL on own-sentiment validation sentences), plus both NLLs.
     """
     max_len = model.config.n_positions
@@ -64,17 +68,20 @@ def run(
         tokenizer, sentiment_sentences(movie, sentiment, "train")
     )
     stream = batches.sentence_batches(
-        train_sequences, candidate["batch_size"], tokenizer.pad_token_id, max_len, hp["seed"]
-    )
+        train_sequences, candidate["batch_size"], tokenizer.pad_token_id, max_len, hp["seed"],
+        pool_size=hp["pool_size"],
+    )  # fmt: skip
     opt = loop.Optimisation(
         lr=candidate["lr"],
         steps=candidate["steps"],
         weight_decay=hp["weight_decay"],
         micro_batch_size=hp.get("micro_batch_size"),
+        max_grad_norm=hp["max_grad_norm"],
     )
     schedule = functools.partial(
         schedules.linear_schedule, warmup=hp["warmup_steps"], total=candidate["steps"]
     )
+    torch.manual_seed(hp["seed"])  # dropout masks; seeds every CUDA device too
     history = loop.train(model, stream, opt, schedule, device, dtype, desc=f"finetune {sentiment}")
     nlls = validation_nlls(model, tokenizer, movie, max_len, device)
     own = nlls["nll_pos_val" if sentiment == "positive" else "nll_neg_val"]

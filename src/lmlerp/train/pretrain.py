@@ -64,6 +64,7 @@ def run(
         betas=tuple(hp["betas"]),
         eps=hp["eps"],
         micro_batch_size=hp.get("micro_batch_size"),
+        max_grad_norm=hp["max_grad_norm"],
     )
     schedule = functools.partial(
         schedules.cosine_schedule,

@@ -27,3 +27,11 @@ def select(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     table["selected"] = False
     table.loc[table.val_ppl.idxmin(), "selected"] = True
     return table
+
+
+def selected(table: pd.DataFrame) -> str:
+    """The name of the one selected candidate of a table written by `select`."""
+    names = table.candidate[table.selected.astype(bool)].tolist()
+    if len(names) != 1:
+        raise ValueError(f"a candidate table must select exactly one candidate, not {names}")
+    return names[0]

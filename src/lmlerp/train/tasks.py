@@ -86,6 +86,31 @@ def finetune_candidate(
     checkpoints.save(model, bpe, model_dir)
 
 
+def finetune_reference(
+    *,
+    reference: PathLike,
+    movie: PathLike,
+    selection_table: PathLike,
+    model_dir: PathLike,
+    loss_table: PathLike,
+    metrics_json: PathLike,
+    candidates: Mapping[str, Mapping[str, Any]],
+    hp: Mapping[str, Any],
+    device: str,
+    dtype: str,
+    threads: int,
+) -> None:
+    """Fine-tune the reference (paper: DistilGPT-2) on positive sentences with θ+'s recipe, the
+    candidate that θ+'s `selection_table` selected: pair (a) of the paper's Fig 9, DistilGPT-2
+    vs DistilGPT-2 fine-tuned on positive text, at the size of pair (b)."""
+    chosen = selection.selected(pd.read_csv(selection_table, sep="\t"))
+    finetune_candidate(
+        theta0=reference, movie=movie, model_dir=model_dir, loss_table=loss_table,
+        metrics_json=metrics_json, sentiment="positive", candidate=candidates[chosen], hp=hp,
+        device=device, dtype=dtype, threads=threads,
+    )  # fmt: skip
+
+
 def select_candidate(
     *,
     metrics: Sequence[PathLike],
