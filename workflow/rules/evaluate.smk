@@ -26,6 +26,7 @@ rule evaluate:
         mem_mb=job_memory("evaluate"),
         runtime=job_runtime("evaluate"),
     params:
+        code=code("scripts/evaluate.py"),
         family="{family}",
         grid=chunk_points,
         bases=base_names,
@@ -50,5 +51,7 @@ rule aggregate:
         "benchmarks/aggregate/{family}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    params:
+        code=code("scripts/aggregate.py"),
     script:
         "../../scripts/aggregate.py"

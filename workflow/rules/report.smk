@@ -20,6 +20,7 @@ rule weight_norms:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/weight_norms.py"),
         reference_name="θ0" if REFERENCE == MODELS["theta0"] else "reference",
     script:
         "../../scripts/weight_norms.py"
@@ -48,6 +49,7 @@ rule plot:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/plot.py"),
         words=canonical(config["evaluation"]["words"]),
     script:
         "../../scripts/plot.py"
@@ -75,6 +77,7 @@ rule plot_connectivity:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/plot_connectivity.py"),
         pairs=CURVE_PAIRS,
     script:
         "../../scripts/plot_connectivity.py"
@@ -97,6 +100,7 @@ rule summarize:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/summarize.py"),
         pretrained=PRETRAINED,
         families=FAMILIES,
         benchmarks=benchmark_patterns(),
