@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from workflow_helpers import copy_run, job_counts, snakemake
 
 from lmlerp.jobs import code as fingerprints
 from lmlerp.jobs import entry
@@ -31,6 +33,7 @@ def fresh(script: Path) -> str:
     """The fingerprint as a new Snakefile parse sees it (per-process memos cleared)."""
     fingerprints._parsed.cache_clear()
     fingerprints.module_files.cache_clear()
+    fingerprints.resolve.cache_clear()
     return fingerprints.code(script)
 
 
@@ -95,3 +98,24 @@ def test_jobs_start_drops_the_code_param(monkeypatch):
 
     _, _, params = entry.start(Job())
     assert params == {"family": "g3"}
+
+
+def test_a_dry_run_re_runs_the_rules_whose_code_changed(tiny_run, tmp_path):
+    """With a copy of the package on PYTHONPATH: a docstring edit plans nothing, an edit of the
+    scorers plans the evaluate jobs (and what follows), not training."""
+    src = tmp_path / "src"
+    shutil.copytree(SRC, src / "lmlerp", ignore=shutil.ignore_patterns("__pycache__"))
+    work = copy_run(tiny_run, tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    scorers = src / "lmlerp" / "score" / "scorers.py"
+    edit(scorers, '"""', '"""Edited. ')
+    quiet = snakemake(work, "--dry-run", env=env)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "Nothing to be done" in quiet.stdout + quiet.stderr
+    edit(scorers, "\nimport", "\nEDITED = 1\nimport")
+    planned = snakemake(work, "--dry-run", env=env)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    counts = job_counts(planned.stdout)
+    assert counts["evaluate"] == 5 and "pretrain" not in counts and "finetune" not in counts
+    changed = snakemake(work, "--list-changes", "params", env=env)
+    assert "results/evaluate/g3/c0/points.parquet" in changed.stdout

@@ -36,6 +36,7 @@ rule evaluate:
         filter_p=config["dexperts"]["filter_p"],
         device=config["device"],
         dtype=config["dtype"],
+        cache="results/cache/points",  # finished points by content key (evaluate/cache.py)
     script:
         "../../scripts/evaluate.py"
 

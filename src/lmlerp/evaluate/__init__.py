@@ -6,7 +6,10 @@ __getattr__, __dir__, __all__ = exports(
     __name__,
     {
         "Data": "chunk",
-        "evaluate_chunk": "chunk",
+        "PointCache": "cache",
+        "assemble": "chunk",
+        "evaluate_points": "chunk",
+        "point_key": "cache",
         "point_metrics": "chunk",
         "score_samples": "chunk",
     },

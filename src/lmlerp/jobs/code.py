@@ -25,7 +25,8 @@ PACKAGE = "lmlerp"
 ROOT = Path(__file__).resolve().parents[1]  # src/lmlerp
 CACHE = Path(".snakemake/lmlerp/code.json")
 
-_memo: dict[str, tuple[list[int], str, list[str]]] = {}  # path → (stamp, digest, imports)
+# path → (stamp, digest, imported names, exports table of a lazy package face)
+_memo: dict[str, tuple[list[int], str, list[str], dict[str, str]]] = {}
 _loaded = False
 _dirty = False
 
@@ -39,12 +40,27 @@ def code(script: str | os.PathLike) -> str:
         path = todo.pop()
         if str(path) in seen:
             continue
-        digest, imports = _parsed(path)
+        digest, imports, _ = _parsed(path)
         seen[str(path)] = digest
-        todo.extend(p for name in imports for p in module_files(name))
+        todo.extend(p for name in imports for p in resolve(name))
     _save()
     names = {_relative(Path(p)): d for p, d in seen.items()}
     return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()
+
+
+@cache
+def resolve(name: str) -> list[Path]:
+    """The files `name` brings in: a module with its packages, or, for a name a package exports
+    lazily (`from lmlerp.score import Scorers`), the module its exports table names."""
+    files = module_files(name)
+    package, _, attribute = name.rpartition(".")
+    if files and _module_name(files[-1]) == name:
+        return files
+    parent = module_files(package)
+    if not parent or parent[-1].name != "__init__.py":
+        return files
+    exported = _parsed(parent[-1])[2].get(attribute)
+    return [*files, *(module_files(f"{package}.{exported}") if exported else [])]
 
 
 @cache
@@ -64,28 +80,28 @@ def module_files(name: str) -> list[Path]:
 
 
 @cache
-def _parsed(path: Path) -> tuple[str, list[str]]:
-    """(digest of the docstring-free AST dump, imported module names) of one file, memoised
-    (a file is read at most once per process: it does not change while a Snakefile parses)."""
+def _parsed(path: Path) -> tuple[str, list[str], dict[str, str]]:
+    """(digest of the docstring-free AST dump, imported names, exports table) of one file,
+    memoised (read at most once per process: it does not change while a Snakefile parses)."""
     stat = path.stat()
     stamp = [stat.st_mtime_ns, stat.st_size]
     held = _memo.get(str(path))
     if held is None or held[0] != stamp:
         tree = ast.parse(path.read_text(), filename=str(path))
         imports = _imports(tree, _module_name(path))
+        exports = _exports(tree)
         _strip_docstrings(tree)
         digest = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-        held = _memo[str(path)] = (stamp, digest, imports)
+        held = _memo[str(path)] = (stamp, digest, imports, exports)
         global _dirty
         _dirty = True
-    return held[1], held[2]
+    return held[1], held[2], held[3]
 
 
 def _imports(tree: ast.Module, module: str | None) -> list[str]:
-    """lmlerp modules named by the imports anywhere in `tree` (function bodies included).
+    """lmlerp names imported anywhere in `tree` (function bodies included).
 
-    `from a.b import c` yields a.b and a.b.c (c may be a sub-module); an `exports` table of a
-    package's lazy public face yields the modules its names resolve to.
+    `from a.b import c` yields a.b and a.b.c (c a sub-module or a name a.b exports: `resolve`).
     """
     found = []
     for node in ast.walk(tree):
@@ -94,12 +110,22 @@ def _imports(tree: ast.Module, module: str | None) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             base = _absolute(node, module)
             found += [base, *(f"{base}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "exports":
-            table = next((a for a in node.args if isinstance(a, ast.Dict)), None)
-            if table is not None and module is not None:
-                named = [v.value for v in table.values if isinstance(v, ast.Constant)]
-                found += [f"{module}.{name}" for name in named]
     return [name for name in found if name.split(".")[0] == PACKAGE]
+
+
+def _exports(tree: ast.Module) -> dict[str, str]:
+    """The table of a lazy package face, `exports(__name__, {name: module})` ({} if none):
+    only the names a job imports count, not the whole package."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "exports":
+            table = next((a for a in node.args if isinstance(a, ast.Dict)), None)
+            if table is not None:
+                return {
+                    k.value: v.value
+                    for k, v in zip(table.keys, table.values, strict=True)
+                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                }
+    return {}
 
 
 def _absolute(node: ast.ImportFrom, module: str | None) -> str:
@@ -147,8 +173,8 @@ def _load() -> None:
     _loaded = True
     try:
         stored = json.loads(CACHE.read_text())
-        _memo.update({p: (v[0], v[1], v[2]) for p, v in stored.items()})
-    except (OSError, ValueError, TypeError, IndexError):
+        _memo.update({p: (v[0], v[1], v[2], v[3]) for p, v in stored.items()})
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
         pass
 
 
