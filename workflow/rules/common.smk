@@ -24,7 +24,9 @@ HUB_MODELS = HUB.get("models", {})
 HUB_DATASETS = HUB.get("datasets", {})
 PRETRAINED = [name for name in ("theta0", "theta_c4") if name not in HUB_MODELS]
 BASE_DIRS = lmlerp_paths.model_dirs(config)  # shared with `python -m lmlerp export`
-MODELS = {name: BASE_DIRS[name] for name in ("theta0", "theta_pos", "theta_neg", "theta_c4")}
+MODELS = {
+    name: BASE_DIRS[name] for name in ("theta0", "theta_pos", "theta_neg", "theta_c4")
+}
 # The decorrelated pair's first base: θ0, or the paper's DistilGPT-2 (hub.models.reference).
 REFERENCE = BASE_DIRS["reference"]
 # A hub θ0 brings its tokenizer (GPT-2's BPE); otherwise one is trained on the corpus.
