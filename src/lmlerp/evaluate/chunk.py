@@ -1,5 +1,9 @@
 """Evaluate a chunk of path points: rebuild each model in memory, sample, score.
 
+`evaluate.tasks.evaluate` hands over only the points the point cache lacks
+(`lmlerp.evaluate.cache`); `evaluate_points` yields each as soon as it is done, so that it is
+stored at once, and `assemble` builds the chunk's tables from the cached results.
+
 One job loads the bases, the judges and the data once and walks several points (DESIGN §2:
 Python start-up and model loading cost more than a small point's work). For a weight-space point
 the weights are rebuilt in place in one fused pass by `space.merge.Interpolator` (fp32 accumulation)
