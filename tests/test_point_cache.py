@@ -120,6 +120,19 @@ def test_concurrent_writers_of_the_same_key_leave_one_complete_entry(tmp_path):
     assert sorted(p.name for p in entry.iterdir()) == ["metrics.json", "samples.parquet"]
 
 
+def test_a_killed_writers_temporary_goes_when_its_key_is_stored_again(tmp_path):
+    store = point_cache.PointCache(tmp_path / "cache")
+    key = "0a" * 32
+    stale = store.path(key).parent / f".{key}.killed00.tmp"
+    live = store.path(key).parent / f".{key}.writing0.tmp"
+    for path in (stale, live):
+        path.mkdir(parents=True)
+    old = time.time() - 2 * point_cache.STALE_S
+    os.utime(stale, (old, old))
+    store.put(key, pd.DataFrame({"a": [1]}), {"m": 1.0})
+    assert not stale.exists() and live.exists()  # a live writer's temporary is left alone
+
+
 def test_digests_ignore_key_order_and_see_content(tmp_path):
     assert digests.digest({"a": 1, "b": [0.1]}) == digests.digest({"b": [0.1], "a": 1})
     assert digests.digest({"a": 0.1}) != digests.digest({"a": 0.1000000001})

@@ -14,7 +14,8 @@ files, the tokenizer, device, dtype and the evaluate script's code fingerprint
 Layout: `<root>/<key[:2]>/<key>/` holds `samples.parquet` (the point's samples, whatever their
 columns), `metrics.json` (its metrics row) and `key.json` (what the key was made of, to read).
 An entry appears by one directory rename, so a killed writer leaves only a hidden temporary and
-two jobs writing the same key leave one complete entry.
+two jobs writing the same key leave one complete entry. A killed writer's temporary is removed
+when its key is stored again, once it is `STALE_S` old: a live writer's lasts milliseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ NOT_IN_KEY = {
 ENTRY_FILES = ("samples.parquet", "metrics.json")
 # The tokenizer's files in a model directory (its weights count through their sha256).
 TOKENIZER = ("tokenizer", "vocab", "merges", "special_tokens_map")
+STALE_S = 5.0  # a temporary this old is a killed writer's (writing an entry takes milliseconds)
 
 
 def point_key(parts: Mapping[str, Any]) -> str:
@@ -87,6 +90,7 @@ class PointCache:
         """
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale(key)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=final.parent))
         try:
             samples.to_parquet(tmp / "samples.parquet", index=False)
@@ -102,6 +106,16 @@ class PointCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def _remove_stale(self, key: str) -> None:
+        """Delete the temporaries of `key` that killed writers left (older than `STALE_S`)."""
+        now = time.time()
+        for path in self.path(key).parent.glob(f".{key}.*.tmp"):
+            try:
+                if now - path.stat().st_mtime > STALE_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            except FileNotFoundError:
+                pass  # its writer has just renamed or removed it
 
     def __len__(self) -> int:
         """The number of finished entries."""
