@@ -54,6 +54,7 @@ def test_an_exported_point_reloads_with_plain_transformers_and_gives_its_tabled_
         (["--family", "g1", "--alpha", "0.5", "--beta", "1"], "'g1' takes only alpha, not beta"),
         (["--family", "g3", "--alpha", "nan", "--beta", "1"], "needs a finite --alpha"),
         (["--family", "g3", "--alpha", "0.5"], "needs a finite --beta, got None"),
+        (["--family", "g1", "--alpha", "0.5"], "no finished g1 point under results: run the"),
     ],
 )
 def test_a_bad_request_is_one_line_naming_the_choices_and_exit_status_2(tmp_path, args, message):

@@ -1,6 +1,6 @@
 """Command line of lmlerp: `python -m lmlerp export …` writes one path point as a model directory.
 
-Run from the working directory of a finished run (the bases are read from its results/).
+Run from the working directory of a finished run: the bases are the ones its recipes name.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ def parser() -> argparse.ArgumentParser:
         "export",
         help="write one path point as a save_pretrained directory",
         description=(
-            "Rebuild one path point from the finished bases under results/ (each base's sha256 "
-            "verified) and write it as a Hugging Face save_pretrained directory: safetensors, "
-            "tokenizer, generation_config.json (the run's sampling settings), recipe.json and a "
-            "README.md model card. It loads with AutoModelForCausalLM.from_pretrained(OUT). "
+            "Rebuild one path point from the finished bases of the run in the working directory "
+            "(those its recipes name, each base's sha256 verified) and write it as a Hugging "
+            "Face save_pretrained directory: safetensors, tokenizer, generation_config.json "
+            "(the run's sampling settings), recipe.json and a README.md model card. It loads "
+            "with AutoModelForCausalLM.from_pretrained(OUT). "
             f"Families: {', '.join(export.EXPORTABLE)} (DExperts mixes logits: not exportable)."
         ),
         epilog="example: python -m lmlerp export --config config.yaml --family g3 "
@@ -33,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--alpha", type=float, required=True, help="the point's α")
     sub.add_argument("--beta", type=float, help="the point's β (g3 only)")
     sub.add_argument("--out", required=True, help="the directory to write (replaced if present)")
+    sub.add_argument("--results", default="results", help="the run's results directory")
     return top
 
 
@@ -44,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = validation.load(args.config)
         coords = export.check_point(args.family, {"alpha": args.alpha, "beta": args.beta}, config)
+        export.base_dirs(args.results, args.family)  # a finished run, before any work
     except (export.ExportError, validation.ConfigError, OSError) as error:
         print(f"lmlerp export: error: {error}", file=sys.stderr)
         return 2
-    out = export.export_point(args.family, coords, config, args.out)
+    out = export.export_point(args.family, coords, config, args.out, args.results)
     print(f"exported {args.family} {coords} to {out}")
     return 0
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from lmlerp import config as lmlerp_config
 from lmlerp.jobs.code import code as code_fingerprint
-from lmlerp.space import paths as lmlerp_paths
 
 # A config that passed once is remembered by its fingerprint (content, schema, check code).
 lmlerp_config.validate(config, cache=".snakemake/lmlerp/valid-configs")
@@ -23,12 +22,16 @@ HUB = config.get("hub", {})  # paper scale: inputs from the hub (workflow/rules/
 HUB_MODELS = HUB.get("models", {})
 HUB_DATASETS = HUB.get("datasets", {})
 PRETRAINED = [name for name in ("theta0", "theta_c4") if name not in HUB_MODELS]
-BASE_DIRS = lmlerp_paths.model_dirs(config)  # shared with `python -m lmlerp export`
 MODELS = {
-    name: BASE_DIRS[name] for name in ("theta0", "theta_pos", "theta_neg", "theta_c4")
+    "theta0": (
+        "resources/hub/theta0" if "theta0" in HUB_MODELS else "results/models/theta0"
+    ),
+    "theta_pos": "results/models/theta_pos",
+    "theta_neg": "results/models/theta_neg",
+    "theta_c4": "results/models/theta_c4",
 }
 # The decorrelated pair's first base: θ0, or the paper's DistilGPT-2 (hub.models.reference).
-REFERENCE = BASE_DIRS["reference"]
+REFERENCE = "resources/hub/reference" if "reference" in HUB_MODELS else MODELS["theta0"]
 # A hub θ0 brings its tokenizer (GPT-2's BPE); otherwise one is trained on the corpus.
 TOKENIZER = MODELS["theta0"] if "theta0" in HUB_MODELS else "results/tokenizer"
 SENTIMENTS = {"pos": "positive", "neg": "negative"}

@@ -1,16 +1,17 @@
 """Export one path point as a standalone Hugging Face model directory.
 
 `python -m lmlerp export --config C --family g3 --alpha 0.4 --beta -0.8 --out DIR` rebuilds the
-point from the finished bases of a run (the path table `paths.model_dirs`, relative to the
-working directory) exactly as the evaluation does — fp32 accumulation, one pass
-(`recipes.materialize`), each base's sha256 verified — and writes a `save_pretrained` directory:
-safetensors weights, the tokenizer, `generation_config.json` holding the run's sampling settings
-(nucleus top-p, max_new_tokens), `recipe.json` and a README.md model card naming the recipe. It
-loads with plain `transformers.AutoModelForCausalLM.from_pretrained(DIR)`.
+point from the finished bases of a run (the directories its evaluation recorded in the family's
+recipes, relative to the working directory) exactly as the evaluation does: fp32 accumulation,
+one pass, each base's sha256 verified (`recipes.materialize`). It writes a `save_pretrained`
+directory: safetensors weights, the tokenizer, `generation_config.json` holding the run's
+sampling settings (nucleus top-p, max_new_tokens), `recipe.json` and a README.md model card
+naming the recipe. It loads with plain `transformers.AutoModelForCausalLM.from_pretrained(DIR)`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -47,13 +48,25 @@ def check_point(
     return out
 
 
+def base_dirs(results: str | os.PathLike, family: str) -> dict[str, str]:
+    """The base directories a finished run combined for `family`, as its recipes record them
+    (`<results>/evaluate/<family>/<chunk>/recipes/<point>/recipe.json`)."""
+    found = sorted(Path(results, "evaluate", family).glob("*/recipes/*/recipe.json"))
+    if not found:
+        raise ExportError(f"no finished {family} point under {results}: run the workflow first")
+    recipe = json.loads(found[0].read_text())
+    return {name: entry["path"] for name, entry in recipe["bases"].items()}
+
+
 def export_point(
     family: str,
     coords: Mapping[str, float],
     config: Mapping[str, Any],
     out: str | os.PathLike,
+    results: str | os.PathLike,
 ) -> Path:
-    """Write the point (family, coords) of the run configured by `config` to `out`; return it."""
+    """Write the point (family, coords) of the run under `results` (configured by `config`) to
+    `out`, with the bases its recipes name; return `out`."""
     import torch
     from transformers import GenerationConfig
 
@@ -61,7 +74,7 @@ def export_point(
     from lmlerp.space import recipes
 
     point = paths.points(family, {k: [v] for k, v in coords.items()})[0]
-    recipe = recipes.Recipe.build(point, paths.family_base_dirs(family, config))
+    recipe = recipes.Recipe.build(point, base_dirs(results, family))
     first = recipe.bases[next(iter(recipe.bases))]["path"]
     tokenizer = tok.load(first)
     with atomic_path(out, directory=True) as tmp:

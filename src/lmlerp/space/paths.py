@@ -142,31 +142,6 @@ FAMILY_BASES = {
 }
 
 
-def model_dirs(config: Mapping[str, Any]) -> dict[str, str]:
-    """The path table: where each base model lives, trained here (results/models) or fetched
-    (resources/hub, `hub.models` in the config), and `reference`, the decorrelated pair's first
-    base: θ0 itself, or the paper's DistilGPT-2 (`hub.models.reference`)."""
-    hub = config.get("hub", {}).get("models", {})
-    theta0 = "resources/hub/theta0" if "theta0" in hub else "results/models/theta0"
-    return {
-        "theta0": theta0,
-        "theta_pos": "results/models/theta_pos",
-        "theta_neg": "results/models/theta_neg",
-        "theta_c4": "results/models/theta_c4",
-        "reference": "resources/hub/reference" if "reference" in hub else theta0,
-    }
-
-
-def family_base_dirs(family: str, config: Mapping[str, Any]) -> dict[str, str]:
-    """The model directory of each base a family combines, in `FAMILY_BASES` order; in the
-    decorrelated family the base named theta0 is the reference (θ0 itself by default)."""
-    table = model_dirs(config)
-    dirs = {name: table[name] for name in FAMILY_BASES[family]}
-    if family == "decorrelated":
-        dirs["theta0"] = table["reference"]
-    return dirs
-
-
 def family_points(family: str, coordinates: Mapping[str, Sequence[float]]) -> list[dict]:
     """Points of a family as plain dicts {label, alpha[, beta]} in config order.
 
