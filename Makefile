@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-results
+.PHONY: run test lint clean-results clean-cache
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -40,3 +40,8 @@ test: lint
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake
+
+# The point cache (results/cache/points): every evaluated point, kept across config changes so
+# that a grown grid or a resumed chunk re-evaluates only what is missing (docs/caching.md).
+clean-cache:
+	rm -rf results/cache

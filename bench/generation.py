@@ -127,7 +127,7 @@ def batches(prompt_ids: list[list[int]], samples: int, batch_size: int, eos: int
 
 
 def ours(model, work, *, eos, top_k, compile, seed=0):
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    device = next(model.parameters()).device
     return [
         sampler.decode(
             [model],
@@ -136,12 +136,14 @@ def ours(model, work, *, eos, top_k, compile, seed=0):
             mask,
             max_new_tokens=30,
             top_p=0.9,
-            generator=generator,
+            uniforms=sampler.sequence_uniforms(
+                seed, [(start, b) for b in range(len(input_ids))], 30
+            ).to(device),
             eos_id=eos,
             top_k=top_k,
             compile=compile,
         )
-        for input_ids, mask in work
+        for start, (input_ids, mask) in enumerate(work)
     ]
 
 
@@ -157,7 +159,7 @@ def hf(model, work, *, eos, **options):
             pad_token_id=eos,
             **options,
         )[:, input_ids.shape[1] :]
-        for input_ids, mask in work
+        for start, (input_ids, mask) in enumerate(work)
     ]
 
 

@@ -15,5 +15,5 @@ from lmlerp.evaluate import tasks
 
 tasks.evaluate(
     inputs=dict(i.items()), samples=o.samples, points=o.points, recipes=o.recipes,
-    threads=snakemake.threads, **p,
+    threads=snakemake.threads, code=snakemake.params.code, **p,
 )  # fmt: skip

@@ -225,7 +225,8 @@ def test_next_token_draws_follow_the_renormalised_nucleus(top_p, top_k, running_
     expected /= expected.sum()
     n = 20_000
     g = torch.Generator().manual_seed(0)
-    tokens = nucleus.next_token(logits.expand(n, -1), top_p, g, top_k=top_k)
+    u = torch.rand((n, 1), generator=g)
+    tokens = nucleus.next_token(logits.expand(n, -1), top_p, u, top_k=top_k)
     observed = torch.bincount(tokens, minlength=len(logits)).double() / n
     assert (observed[~kept] == 0).all()
     assert (observed - expected).abs().max() < 0.01  # 3 standard errors at p ≈ 0.3
@@ -236,7 +237,7 @@ def test_next_token_draws_only_from_top_p_filter_nucleus_even_with_ties(p):
     g = torch.Generator().manual_seed(0)
     logits = (torch.randn(256, 50, generator=g) * 2).to(torch.bfloat16).float()  # many ties
     logits[:, 10:20] = 1.0  # a tied block that straddles the boundary in some rows
-    tokens = nucleus.next_token(logits.repeat(20, 1), p, g)
+    tokens = nucleus.next_token(logits.repeat(20, 1), p, torch.rand((256 * 20, 1), generator=g))
     inside = torch.isfinite(nucleus.top_p_filter(logits, p)).repeat(20, 1)
     assert inside.gather(-1, tokens[:, None]).all()
 
@@ -253,7 +254,7 @@ def greedy_pair(model, input_ids, attention_mask, eos: int, **options):
         attention_mask,
         max_new_tokens=12,
         top_p=None,
-        generator=torch.Generator(device=input_ids.device),
+        uniforms=None,
         eos_id=eos,
         greedy=True,
         **options,
@@ -303,6 +304,32 @@ def test_greedy_output_does_not_depend_on_batch_size(sharp, bpe):
 
 
 # seeds ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("combine", ["plain", "dexperts"])
+def test_samples_do_not_depend_on_batching_nor_on_the_other_prompts(model, sharp, bpe, combine):
+    """Each sequence draws from its own generator, seeded by (seed, prompt id, sample id)."""
+    models, combine = (
+        ([model], combiners.plain)
+        if combine == "plain"
+        else ([model, sharp, copy.deepcopy(model)], combiners.dexperts(0.5, 0.9))
+    )
+    runs = [draw(models, combine, bpe, batch_size=b) for b in (1, 4, len(PROMPTS) * 3)]
+    assert texts(runs[0]) == texts(runs[1]) == texts(runs[2])
+    last = sampler.sample(
+        models, combine, PROMPTS[-1:], bpe, samples_per_prompt=3, max_new_tokens=8,
+        top_p=0.9, seed=1, batch_size=2, prompt_ids=[len(PROMPTS) - 1],
+    )  # fmt: skip
+    alone = [c for i, _, c in texts(runs[0]) if i == len(PROMPTS) - 1]
+    assert [r["continuation"] for r in last] == alone
+
+
+def test_sequence_uniforms_are_a_function_of_the_sequence_alone():
+    both = sampler.sequence_uniforms(7, [(3, 0), (3, 1)], 5)
+    alone = sampler.sequence_uniforms(7, [(3, 1)], 5)
+    assert both.shape == (2, 5) and torch.equal(both[1], alone[0])
+    assert not torch.equal(both[0], both[1])
+    assert not torch.equal(alone, sampler.sequence_uniforms(8, [(3, 1)], 5))
 
 
 def test_same_seed_same_texts_other_seed_other_texts(model, bpe):

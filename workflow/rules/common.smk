@@ -1,7 +1,10 @@
 # Config validation (before any job runs), the path table of the bases, shared helpers and the
 # targets. Each stage's own grids and helpers live beside its rules (workflow/rules/<stage>.smk).
 # Nothing here imports torch: parsing the Snakefile stays cheap (bench/noop.py measures it).
+from pathlib import Path
+
 from lmlerp import config as lmlerp_config
+from lmlerp.jobs.code import code as code_fingerprint
 
 # A config that passed once is remembered by its fingerprint (content, schema, check code).
 lmlerp_config.validate(config, cache=".snakemake/lmlerp/valid-configs")
@@ -58,6 +61,14 @@ def canonical(value):
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+def code(script):
+    """The code fingerprint of a rule's script (lmlerp.jobs.code), passed as `params: code=`:
+    editing the script or any lmlerp module it imports re-runs the rule's jobs, a docstring or
+    comment does not. `script` is relative to the repository root (the Snakefile's directory).
+    """
+    return code_fingerprint(Path(workflow.basedir) / script)
 
 
 def job_memory(rule):

@@ -24,6 +24,7 @@ rule pretrain_budget:
         mem_mb=job_memory("pretrain_budget"),
         runtime=job_runtime("pretrain_budget"),
     params:
+        code=code("scripts/pretrain_budget.py"),
         name="theta0",
         arch=canonical(config["model"]),
         hp=budget_hyperparameters,
@@ -56,6 +57,7 @@ rule finetune_classifier:
         mem_mb=job_memory("finetune_classifier"),
         runtime=job_runtime("finetune_classifier"),
     params:
+        code=code("scripts/finetune_classifier.py"),
         hp=canonical(LMC["finetune"]),
         lora=lora_settings,
         data=task_settings(),
@@ -85,6 +87,7 @@ rule connect:
         mem_mb=job_memory("connect"),
         runtime=job_runtime("connect"),
     params:
+        code=code("scripts/connect.py"),
         data=lmc_settings(),
         seeds=LMC["seeds"],
         max_length=LMC["finetune"]["max_length"],
@@ -113,6 +116,7 @@ rule bezier:
         mem_mb=job_memory("bezier"),
         runtime=job_runtime("bezier"),
     params:
+        code=code("scripts/bezier.py"),
         pair="{pair}",
         seeds=LMC["seeds"][:2],  # a curve joins the first two seeds
         settings=canonical(LMC["curves"]),
@@ -144,6 +148,7 @@ rule tabulate_connectivity:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/tabulate_connectivity.py"),
         models=lmc_model_labels(),
         quantities=LMC_QUANTITIES,
     script:

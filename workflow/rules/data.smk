@@ -21,6 +21,8 @@ if "movie" in HUB_DATASETS:
             "benchmarks/prepare_movie/movie.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        params:
+            code=code("scripts/prepare_sst5.py"),
         script:
             "../../scripts/prepare_sst5.py"
 
@@ -38,6 +40,7 @@ else:
         conda:
             "../../envs/lmlerp.yaml"
         params:
+            code=code("scripts/prepare_movie.py"),
             splits=canonical(config["data"]["movie_splits"]),
             threshold=config["data"]["movie_threshold"],
             seed=config["seed"],
@@ -59,6 +62,7 @@ if "corpus" in HUB_DATASETS:
         conda:
             "../../envs/lmlerp.yaml"
         params:
+            code=code("scripts/prepare_c4.py"),
             val_fraction=config["data"]["val_fraction"],
             seed=config["seed"],
         script:
@@ -78,6 +82,7 @@ else:
         conda:
             "../../envs/lmlerp.yaml"
         params:
+            code=code("scripts/prepare_corpus.py"),
             splits=canonical(config["data"]["corpus_splits"]),
             val_fraction=config["data"]["val_fraction"],
             seed=config["seed"],
@@ -98,6 +103,7 @@ rule prepare_judge_data:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/prepare_judge_data.py"),
         domains=config["judge"]["domains"],
         other_domains=OTHER_DOMAINS,
         neutral_band=config["judge"]["neutral_band"],
@@ -119,6 +125,7 @@ rule train_tokenizer:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/train_tokenizer.py"),
         settings=canonical(config["tokenizer"]),
     script:
         "../../scripts/train_tokenizer.py"
@@ -141,6 +148,7 @@ if "prompts" in HUB:
         conda:
             "../../envs/lmlerp.yaml"
         params:
+            code=code("scripts/prepare_dexperts_prompts.py"),
             settings=canonical(config["prompts"]),
             seed=config["seed"],
         script:
@@ -162,6 +170,7 @@ else:
         conda:
             "../../envs/lmlerp.yaml"
         params:
+            code=code("scripts/prepare_prompts.py"),
             settings=canonical(config["prompts"]),
             seed=config["seed"],
         script:

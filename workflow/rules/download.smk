@@ -18,6 +18,7 @@ rule download:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/download.py"),
         name="{asset}",
         asset=asset_settings,
         downloads_dir="resources/downloads",

@@ -26,6 +26,7 @@ rule evaluate:
         mem_mb=job_memory("evaluate"),
         runtime=job_runtime("evaluate"),
     params:
+        code=code("scripts/evaluate.py"),
         family="{family}",
         grid=chunk_points,
         bases=base_names,
@@ -35,6 +36,7 @@ rule evaluate:
         filter_p=config["dexperts"]["filter_p"],
         device=config["device"],
         dtype=config["dtype"],
+        cache="results/cache/points",  # finished points by content key (evaluate/cache.py)
     script:
         "../../scripts/evaluate.py"
 
@@ -53,6 +55,7 @@ rule aggregate:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/aggregate.py"),
         family="{family}",
         statistics=canonical(config["statistics"]),
     script:

@@ -24,6 +24,7 @@ rule fetch_model:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/fetch_hub.py"),
         source=model_source,
         repo_type="model",
         offline=HUB.get("offline", False),
@@ -43,6 +44,7 @@ rule fetch_encoder:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/fetch_hub.py"),
         source=encoder_source,
         repo_type="model",
         offline=HUB.get("offline", False),
@@ -62,6 +64,7 @@ rule fetch_dataset:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/fetch_hub.py"),
         source=dataset_source,
         repo_type="dataset",
         offline=HUB.get("offline", False),
@@ -81,6 +84,7 @@ rule fetch_prompts:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/fetch_prompts.py"),
         source=prompt_source,
         offline=HUB.get("offline", False),
     script:

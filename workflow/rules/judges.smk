@@ -16,6 +16,7 @@ rule train_judge:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/train_judge.py"),
         settings=canonical(
             {
                 **{k: config["judge"][k] for k in ("max_features", "ngram_max", "C")},
@@ -40,5 +41,7 @@ rule convert_judge_lm:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code("scripts/convert_judge_lm.py"),
     script:
         "../../scripts/convert_judge_lm.py"

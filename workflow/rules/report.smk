@@ -19,6 +19,7 @@ rule weight_norms:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/weight_norms.py"),
         base_name="θ0" if REFERENCE == MODELS["theta0"] else "reference",
         tuned_name="θ+" if REFERENCE == MODELS["theta0"] else "reference+",
     script:
@@ -48,6 +49,7 @@ rule plot:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/plot.py"),
         words=canonical(config["evaluation"]["words"]),
     script:
         "../../scripts/plot.py"
@@ -65,6 +67,7 @@ rule plot_pretraining:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/plot_pretraining.py"),
         models=PRETRAINED,
     script:
         "../../scripts/plot_pretraining.py"
@@ -92,6 +95,7 @@ rule plot_connectivity:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/plot_connectivity.py"),
         pairs=CURVE_PAIRS,
     script:
         "../../scripts/plot_connectivity.py"
@@ -116,6 +120,7 @@ rule summarize:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/summarize.py"),
         pretrained=PRETRAINED,
         families=FAMILIES,
         benchmarks=benchmark_patterns(),

@@ -25,6 +25,7 @@ rule pretrain:
         mem_mb=job_memory("pretrain"),
         runtime=job_runtime("pretrain"),
     params:
+        code=code("scripts/pretrain.py"),
         name="{model}",
         arch=canonical(config["model"]),
         hp=pretrain_hyperparameters(),
@@ -55,6 +56,7 @@ rule finetune:
         mem_mb=job_memory("finetune"),
         runtime=job_runtime("finetune"),
     params:
+        code=code("scripts/finetune.py"),
         candidate=candidate_settings,
         hp=finetune_hyperparameters(),
         sentiment=sentiment_name,
@@ -78,6 +80,7 @@ rule select_finetune:
     conda:
         "../../envs/lmlerp.yaml"
     params:
+        code=code("scripts/select_finetune.py"),
         candidates=list(CANDIDATES),
     script:
         "../../scripts/select_finetune.py"
@@ -106,6 +109,7 @@ rule finetune_reference:
         mem_mb=job_memory("finetune_reference"),
         runtime=job_runtime("finetune_reference"),
     params:
+        code=code("scripts/finetune_reference.py"),
         candidates=canonical(CANDIDATES),
         hp=finetune_hyperparameters(),
         device=config["device"],

@@ -1,5 +1,9 @@
 """Evaluate a chunk of path points: rebuild each model in memory, sample, score.
 
+`evaluate.tasks.evaluate` hands over only the points the point cache lacks
+(`lmlerp.evaluate.cache`); `evaluate_points` yields each as soon as it is done, so that it is
+stored at once, and `assemble` builds the chunk's tables from the cached results.
+
 One job loads the bases, the judges and the data once and walks several points (DESIGN §2:
 Python start-up and model loading cost more than a small point's work). For a weight-space point
 the weights are rebuilt in place in one fused pass by `space.merge.Interpolator` (fp32 accumulation)
@@ -16,7 +20,7 @@ are the aggregation's job (`lmlerp.evaluate.tables`): it sees every point's samp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +98,7 @@ def point_metrics(
     return row
 
 
-def evaluate_chunk(
+def evaluate_points(
     family: str,
     points: Sequence[Mapping[str, Any]],
     bases: Mapping[str, PreTrainedModel],
@@ -106,34 +110,58 @@ def evaluate_chunk(
     dexperts_filter_p: float | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Samples (one row per continuation) and point metrics (one row per point) of a chunk.
+) -> Iterator[tuple[Mapping[str, Any], pd.DataFrame, dict[str, float]]]:
+    """(point, samples, metrics row) of each point in turn, as soon as it is done.
 
-    Every row carries the family and the explicit coordinates (alpha, beta — NaN when unused).
-    Each point is sampled with the same seed, so differences between points are the models'.
-    The sampled models live on `device` with weights in `dtype` (rebuilt in float32, cast once).
+    The samples are `score_samples`'s frame and the row `point_metrics`'s, as they come out (no
+    coordinates: `assemble` adds them). Each point is sampled with the same seed, so differences
+    between points are the models'. The sampled models live on `device` with weights in `dtype`
+    (rebuilt in float32, cast once).
     """
-    sample_tables, point_rows = [], []
     weights = getattr(torch, dtype)
     if family == DEXPERTS:
         experts = [bases[n].to(device=device, dtype=weights) for n in paths.FAMILY_BASES[DEXPERTS]]
     else:
         interpolator = merge.Interpolator(bases, device=device, dtype=weights)
     for point in tqdm(points, desc=f"evaluate {family}", mininterval=5, ascii=True):
-        coords = {"alpha": point["alpha"], "beta": point.get("beta", float("nan"))}
         if family == DEXPERTS:
             models = experts
             combine = combiners.dexperts(point["alpha"], dexperts_filter_p)
             model = None
         else:
-            coefficients = paths.coefficients(family, {k: point[k] for k in point if k != "label"})
-            model = interpolator.rebuild(coefficients)
+            model = interpolator.rebuild(paths.coefficients(family, coordinates(point)))
             models, combine = [model], combiners.plain
         with torch.inference_mode():
             samples = sampler.generate_table(models, combine, data.prompts, tokenizer, **sampling)
             samples = score_samples(samples, judges, settings, data.prompts)
             row = point_metrics(model, tokenizer, data, settings["batch_size"])
-        meta = {"family": family, "point": point["label"], **coords}
+        yield point, samples, row
+
+
+def coordinates(point: Mapping[str, Any]) -> dict[str, float]:
+    """A point's coordinates (alpha[, beta]) without its label."""
+    return {k: v for k, v in point.items() if k != "label"}
+
+
+def assemble(
+    family: str,
+    points: Sequence[Mapping[str, Any]],
+    results: Mapping[str, tuple[pd.DataFrame, Mapping[str, Any]]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples (one row per continuation) and point metrics (one row per point) of a chunk.
+
+    `results` maps each point's label to its (samples, metrics row). Every row carries the
+    family and the explicit coordinates (alpha, beta — NaN when unused), in `points` order.
+    """
+    sample_tables, point_rows = [], []
+    for point in points:
+        samples, row = results[point["label"]]
+        meta = {
+            "family": family,
+            "point": point["label"],
+            "alpha": point["alpha"],
+            "beta": point.get("beta", float("nan")),
+        }
         sample_tables.append(samples.assign(**meta))
         point_rows.append({**meta, **row})
     return pd.concat(sample_tables, ignore_index=True), pd.DataFrame(point_rows)
@@ -145,19 +173,22 @@ def write_recipes(
     base_dirs: Mapping[str, str],
     out: Path,
     bases: Mapping[str, PreTrainedModel] | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> None:
     """One `recipe.json` per weight-space point (bases, their sha256, coefficients), atomically.
 
     With `bases` given (config `evaluation.materialize: weights`), each point's weights are also
     written next to its recipe as a safetensors `save_pretrained` directory `model/` — for
     export and small models; at scale a recipe is enough, the evaluation rebuilds in memory.
-    DExperts points combine logits, not weights, so their directory stays empty.
+    DExperts points combine logits, not weights, so their directory stays empty. `digests`
+    (base name → weights sha256) spares hashing the bases again when the caller has.
     """
     with atomic_path(out, directory=True) as tmp:
         if family == DEXPERTS:
             return
         recipes.check_compatible(base_dirs)  # once per job: every point uses these bases
-        digests = {name: recipes.weights_sha256(d) for name, d in base_dirs.items()}
+        if digests is None:
+            digests = {name: recipes.weights_sha256(d) for name, d in base_dirs.items()}
         wanted = {p["label"] for p in points}
         coordinates = {k: sorted({p[k] for p in points}) for k in points[0] if k != "label"}
         for point in paths.points(family, coordinates):
@@ -168,21 +199,18 @@ def write_recipes(
                     recipes.materialize(recipe, tmp / point.label / "model", bases=bases)
 
 
-def load_inputs(
+def load_judges(
     inputs: Mapping[str, str],
     settings: Mapping[str, Any],
     scorer_settings: Mapping[str, Any],
     device: str = "cpu",
     dtype: str = "float32",
-) -> tuple:
-    """The tokenizer, the scorers and the fixed data of an evaluation job, from its input files.
+) -> tuple[PreTrainedTokenizerBase, scorers.Scorers]:
+    """The tokenizer and the scorers of an evaluation job, from its input files.
 
-    `inputs` names the files: theta0 (its tokenizer), movie, prompts, and the model directory of
-    each scorer that reads one (sentiment, grammar, judge_lm).
-
-    Test NLLs use the first `nll_sentences` positive and negative test sentences (file order, the
-    same at every point): the full test split costs more than sampling on a CPU. The scorers run
-    on `device`, in bf16 on CUDA when `dtype` is bfloat16 (`scorers.load`).
+    `inputs` names theta0 (its tokenizer) and the model directory of each scorer that reads one
+    (sentiment, grammar, judge_lm). The scorers run on `device`, in bf16 on CUDA when `dtype` is
+    bfloat16 (`scorers.load`).
     """
     tokenizer = tok.load(inputs["theta0"])
     judges = scorers.load(
@@ -192,12 +220,20 @@ def load_inputs(
         dtype=dtype,
         judge_lm_dtype=settings["judge_lm_dtype"],
     )
+    return tokenizer, judges
+
+
+def load_data(inputs: Mapping[str, str], settings: Mapping[str, Any]) -> Data:
+    """The fixed data of every point: the prompts and test sentences of inputs prompts, movie.
+
+    Test NLLs use the first `nll_sentences` positive and negative test sentences (file order, the
+    same at every point): the full test split costs more than sampling on a CPU.
+    """
     movie = read_parquet(inputs["movie"], min_rows=1)
     test = movie[movie.split == "test"]
-    data = Data(
+    return Data(
         prompts=read_parquet(inputs["prompts"], min_rows=1),
         positive_test=test[test.sentiment == "positive"].text.tolist()[: settings["nll_sentences"]],
         negative_test=test[test.sentiment == "negative"].text.tolist()[: settings["nll_sentences"]],
         words=settings["words"],
     )
-    return tokenizer, judges, data

@@ -5,8 +5,8 @@ a 4 × 128 GPT-2's step; on an H100 three times GPT-2 Large's forward floor, DES
 `_nucleus` first takes the top-k probability values and decides from them alone where that is
 exact (the nucleus fits in k and no tie crosses its boundary), sorts the full row of probability
 values only for the other rows, and never sorts token ids; `next_token` then draws by an
-inverse-CDF lookup instead of `multinomial`. Both are exact, and tested against a full stable
-sort.
+inverse-CDF lookup of each row's own uniform instead of `multinomial`. Both are exact, and
+tested against a full stable sort.
 """
 
 from __future__ import annotations
@@ -157,23 +157,25 @@ def _sort_descending(values: torch.Tensor) -> torch.Tensor:
 def next_token(
     logits: torch.Tensor,
     top_p: float | None,
-    generator: torch.Generator,
+    u: torch.Tensor | None,
     greedy: bool = False,
     top_k: int = TOP_K,
 ) -> torch.Tensor:
     """One token per row of (B, V) logits: the argmax if `greedy`, else a top-p draw; (B,).
 
-    A draw is an inverse-CDF lookup: u ~ U[0, mass of the nucleus) searched in the cumulative
-    sums of the nucleus probabilities in vocabulary order. It has the distribution of
-    `torch.multinomial` on the softmax of `top_p_filter(logits, top_p)`, without a second
+    A draw is an inverse-CDF lookup: the row's uniform u ∈ [0, 1) (`u`, (B, 1), from the row's
+    own generator: `sampler.sequence_uniforms`), scaled to the mass of the nucleus, searched in
+    the cumulative sums of the nucleus probabilities in vocabulary order. It has the distribution
+    of `torch.multinomial` on the softmax of `top_p_filter(logits, top_p)`, without a second
     softmax or `multinomial` itself (≈40 ms for 165 × 8,192 on one core). `top_p=None` or 1
     draws from the full distribution. `top_k` sizes the exact prefilter of `_nucleus` (0: the
-    full sort always).
+    full sort always). `u` may be None when `greedy`.
     """
     check_p("top_p", top_p)
     if greedy:
         return logits.argmax(dim=-1)
-    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device)
+    if u is None or u.shape != (logits.shape[0], 1):
+        raise ValueError(f"next_token needs uniforms of shape ({logits.shape[0]}, 1)")
     if top_p is None or top_p == 1.0:
         weights = logits.float().softmax(dim=-1)
     else:

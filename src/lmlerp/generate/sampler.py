@@ -13,14 +13,18 @@ mask (padding does not shift positions), and decoded with a static KV cache per 
 prompt + max_new_tokens and allocated once per batch. Batches are large (all samples of many
 prompts) and sorted by prompt length; on CUDA the one-token step is compiled (CUDA graphs).
 
-The one departure from the textbook is the nucleus: exact, but without a full sort of the
-logits (`lmlerp.generate.nucleus`).
+Two departures from the textbook. The nucleus is exact, but without a full sort of the logits
+(`lmlerp.generate.nucleus`). And every sequence (prompt, sample) draws its uniforms from its own
+`torch.Generator`, seeded from (seed, prompt id, sample id) (`sequence_uniforms`): a sequence's
+text does not depend on the batch it lands in, on the batch size or on the other prompts, so a
+point's samples are a function of its settings alone (what the point cache relies on).
 """
 
 from __future__ import annotations
 
+import hashlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import pandas as pd
 import torch
@@ -59,7 +63,7 @@ def decode(
     *,
     max_new_tokens: int,
     top_p: float | None,
-    generator: torch.Generator,
+    uniforms: torch.Tensor | None,
     eos_id: int,
     greedy: bool = False,
     top_k: int = TOP_K,
@@ -76,7 +80,8 @@ def decode(
     step runs through `torch.compile` (CUDA graphs on CUDA: every shape is static); the prompt's
     pass stays eager. A row that has produced EOS gets EOS (the padding token) from then on, and
     the loop stops once every row has finished — Hugging Face `generate`'s convention, so that
-    greedy outputs compare token for token.
+    greedy outputs compare token for token. Row b's step t draws with `uniforms[b, t]`
+    ((B, ≥ max_new_tokens) in [0, 1), `sequence_uniforms`; None when greedy).
     """
     batch, width = input_ids.shape
     length = width + max_new_tokens if cache_length is None else cache_length
@@ -103,7 +108,8 @@ def decode(
             )
             # a copy: a CUDA graph's output is overwritten by its next replay
             logits.append(out.logits[:, -1, :].to(torch.float32, copy=True))  # (B, V)
-        token = next_token(combine(logits), top_p, generator, greedy, top_k)
+        u = None if uniforms is None else uniforms[:, t : t + 1]  # (B, 1)
+        token = next_token(combine(logits), top_p, u, greedy, top_k)
         token = token.masked_fill(finished, eos_id)
         new_tokens.append(token)
         finished |= token == eos_id
@@ -113,6 +119,26 @@ def decode(
         mask[:, width + t] = 1
         position_ids = position_ids[:, -1:] + 1
     return torch.stack(new_tokens, dim=1)
+
+
+def sequence_seed(seed: int, prompt_id: Hashable, sample_id: int) -> int:
+    """The 63-bit seed of one sequence: sha256 of "seed/prompt_id/sample_id" (stable across runs,
+    machines and Python versions, unlike `hash`)."""
+    digest = hashlib.sha256(f"{seed}/{prompt_id}/{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def sequence_uniforms(
+    seed: int, sequences: Sequence[tuple[Hashable, int]], steps: int
+) -> torch.Tensor:
+    """(N, steps) float32 uniforms in [0, 1), row n from its own CPU `torch.Generator` seeded by
+    `sequence_seed(seed, *sequences[n])`: drawn once per point (20 ms for the paper's 2,500
+    sequences), moved with the batch; the decode loop stays one tensor op per step."""
+    rows = [
+        torch.rand(steps, generator=torch.Generator().manual_seed(sequence_seed(seed, *key)))
+        for key in sequences
+    ]
+    return torch.stack(rows) if rows else torch.empty((0, steps))
 
 
 _CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -189,6 +215,7 @@ def sample(
     greedy: bool = False,
     top_k: int = TOP_K,
     compile: bool | None = None,
+    prompt_ids: Sequence[Hashable] | None = None,
 ) -> list[dict]:
     """Sample `samples_per_prompt` continuations of every prompt, in batches of sequences.
 
@@ -205,14 +232,16 @@ def sample(
         samples_per_prompt: continuations per prompt (25 in the paper).
         max_new_tokens: at most this many new tokens, EOS included (30 in the paper).
         top_p: nucleus mass (0.9 in the paper); None samples from the full distribution.
-        seed: seeds one `torch.Generator`; the same arguments give the same texts. Texts depend
-            on `batch_size` (the draws are consumed in batch order), greedy outputs do not.
+        seed: with each sequence's (prompt id, sample id), seeds that sequence's own
+            `torch.Generator` (`sequence_uniforms`): a text depends on its prompt, ids, seed and
+            the models, not on `batch_size` nor on the other prompts.
         batch_size: sequences per forward pass (prompts × samples are flattened first).
         greedy: take the argmax instead of sampling (for checks against `generate`).
         top_k: candidates of the exact top-p prefilter (0: full sort); changes speed, not texts
             (up to float rounding at the nucleus boundary).
         compile: `torch.compile` the decode step; None compiles on CUDA only (on CPU it costs
             compile time and gains nothing at these sizes).
+        prompt_ids: the prompts' stable ids (default: their indices), part of each seed.
 
     Returns:
         One dict per sequence, ordered by prompt then sample: `prompt_index`, `sample_id`,
@@ -230,22 +259,28 @@ def sample(
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no EOS token")
-    prompt_ids = encode_prompts(prompts, tokenizer)
-    if not prompt_ids:
+    if prompt_ids is not None and len(prompt_ids) != len(prompts):
+        raise ValueError(f"{len(prompt_ids)} prompt_ids for {len(prompts)} prompts")
+    encoded = encode_prompts(prompts, tokenizer)
+    if not encoded:
         return []
-    longest = max(map(len, prompt_ids))
+    longest = max(map(len, encoded))
     device = _check(models, longest, max_new_tokens)
     for model in models:
         model.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
+    ids = list(range(len(prompts))) if prompt_ids is None else list(prompt_ids)
     jobs = [(i, j) for i in range(len(prompts)) for j in range(samples_per_prompt)]
-    jobs.sort(key=lambda job: len(prompt_ids[job[0]]))  # stable: ties keep prompt order
+    jobs.sort(key=lambda job: len(encoded[job[0]]))  # stable: ties keep prompt order
+    uniforms = None
+    if not greedy:
+        uniforms = sequence_uniforms(seed, [(ids[i], j) for i, j in jobs], max_new_tokens)
     if compile is None:
         compile = device.type == "cuda"
     rows = []
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start : start + batch_size]
-        input_ids, attention_mask = left_pad([prompt_ids[i] for i, _ in chunk], eos)
+        input_ids, attention_mask = left_pad([encoded[i] for i, _ in chunk], eos)
+        rows_u = None if uniforms is None else uniforms[start : start + batch_size].to(device)
         new = decode(
             models,
             combine,
@@ -253,7 +288,7 @@ def sample(
             attention_mask.to(device),
             max_new_tokens=max_new_tokens,
             top_p=top_p,
-            generator=generator,
+            uniforms=rows_u,
             eos_id=eos,
             greedy=greedy,
             top_k=top_k,
@@ -298,7 +333,7 @@ def generate_table(
         raise ValueError(f"prompts table lacks columns {sorted(missing)}")
     texts = prompts["text"].tolist()
     ids = prompts["prompt_id"].tolist()
-    rows = sample(models, combine, texts, tokenizer, **sampling)
+    rows = sample(models, combine, texts, tokenizer, prompt_ids=ids, **sampling)
     return pd.DataFrame(
         [
             {

@@ -7,6 +7,7 @@ __getattr__, __dir__, __all__ = exports(
     {
         "DeviceError": "devices",
         "claim": "devices",
+        "code": "code",
         "deterministic": "entry",
         "diagnosis": "failure",
         "install": "failure",

@@ -16,9 +16,11 @@ def start(smk: Any) -> tuple[Any, Any, dict[str, Any]]:
 
     Params travel as a dict so that a script can pass them on with `**params`: every config
     value a rule uses reaches the library through its `params:` (Snakemake re-runs on a change).
+    The `code` param (the script's code fingerprint, `lmlerp.jobs.code`) only triggers re-runs
+    and is dropped: a script that needs it reads `smk.params.code`.
     """
     failure.install(smk.rule)
-    return smk.input, smk.output, dict(smk.params.items())
+    return smk.input, smk.output, {k: v for k, v in smk.params.items() if k != "code"}
 
 
 def deterministic(threads: int) -> None:

@@ -156,7 +156,8 @@ def chunks(grid: Sequence[Mapping[str, Any]], per_job: int) -> dict[str, list[di
     """Split points into ⌈n / per_job⌉ chunks by a stable hash of their label.
 
     Hashing (not position) means adding one coordinate moves no other point, so only the chunk
-    that receives it is re-evaluated — unless the chunk count itself grows.
+    that receives it re-runs — unless the chunk count itself grows. Either way only the new
+    points are evaluated: the others come from the point cache (`lmlerp.evaluate.cache`).
     """
     n_chunks = max(1, -(-len(grid) // per_job))
     out: dict[str, list[dict]] = {f"c{k}": [] for k in range(n_chunks)}
