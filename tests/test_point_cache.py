@@ -209,11 +209,11 @@ def grown(tiny_run, tmp_path_factory) -> Path:
 
 def test_growing_the_grid_evaluates_exactly_the_new_points(tiny_run, grown):
     assert evaluated(grown) == (6, 4, 2)
-    table = pd.read_parquet(grown / G3_TABLE)
-    assert len(table) == 6 and sorted(set(table.alpha)) == [0.0, 0.5, 1.0]
-    before = pd.read_parquet(tiny_run / G3_TABLE).set_index("point")
-    after = table.set_index("point").loc[before.index]
-    pd.testing.assert_frame_equal(after, before)  # the cached points' numbers, unchanged
+    table = pd.read_parquet(grown / G3_TABLE)  # a row per point and prompt kind
+    assert table.point.nunique() == 6 and sorted(set(table.alpha)) == [0.0, 0.5, 1.0]
+    before = pd.read_parquet(tiny_run / G3_TABLE).set_index(["point", "kind"])
+    after = table.set_index(["point", "kind"]).loc[before.index]
+    pd.testing.assert_frame_equal(after, before)  # the cached points' numbers, intervals too
 
 
 def test_a_killed_chunk_keeps_its_finished_points_and_the_rerun_evaluates_the_rest(grown, tmp_path):

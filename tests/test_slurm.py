@@ -29,6 +29,7 @@ PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 # config runs on the CPU (GPUS = 0), so the test profile sets gpu=1 on them, as `device: cuda`
 # would: only the request is under test here.
 GPU_RULES = set(yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())["resources"])
+PAPER_ONLY = {"finetune_reference"}  # planned only when the reference is not θ0 (paper scale)
 PLACEHOLDERS = {"slurm_account": "<ACCOUNT>", "slurm_partition": "<PARTITION>"}
 
 
@@ -75,7 +76,7 @@ TARGETS = [
     "results/connectivity/lmc/pt20/full/barriers.parquet",  # connect ← classifier ← budget
     "results/connectivity/bezier/seeds_full/curves.parquet",  # bezier ← classifier of θ0
 ]
-FORCED = sorted(GPU_RULES | {"aggregate"})
+FORCED = sorted(GPU_RULES - PAPER_ONLY | {"aggregate"})
 
 
 @pytest.fixture(scope="module")
