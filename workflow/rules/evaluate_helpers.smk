@@ -63,7 +63,8 @@ def scorer_inputs(wildcards):
 
 def sampling_settings(wildcards):
     """The generation settings of the chunk's family: DExperts samples its ensemble with its own
-    `dexperts.top_p` (1.0, as the DExperts code), the weight-space families with `generation.top_p`."""
+    `dexperts.top_p` (1.0, as the DExperts code), the weight-space families with
+    `generation.top_p`."""
     sampling = canonical(config["generation"])
     if wildcards.family == paths.DEXPERTS:
         sampling["top_p"] = config["dexperts"]["top_p"]
