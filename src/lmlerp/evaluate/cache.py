@@ -140,8 +140,7 @@ def point_parts(
             "dexperts": {"alpha": point["alpha"], "filter_p": filter_p},
             "bases": {name: base_sha256[name] for name in names},
         }
-    coords = {k: v for k, v in point.items() if k != "label"}
-    coefficients = paths.coefficients(family, coords)
+    coefficients = paths.coefficients(family, paths.coordinates(point))
     return {"weights": {name: [base_sha256[name], c] for name, c in coefficients.items()}}
 
 

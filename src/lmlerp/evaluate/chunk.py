@@ -129,18 +129,13 @@ def evaluate_points(
             combine = combiners.dexperts(point["alpha"], dexperts_filter_p)
             model = None
         else:
-            model = interpolator.rebuild(paths.coefficients(family, coordinates(point)))
+            model = interpolator.rebuild(paths.coefficients(family, paths.coordinates(point)))
             models, combine = [model], combiners.plain
         with torch.inference_mode():
             samples = sampler.generate_table(models, combine, data.prompts, tokenizer, **sampling)
             samples = score_samples(samples, judges, settings, data.prompts)
             row = point_metrics(model, tokenizer, data, settings["batch_size"])
         yield point, samples, row
-
-
-def coordinates(point: Mapping[str, Any]) -> dict[str, float]:
-    """A point's coordinates (alpha[, beta]) without its label."""
-    return {k: v for k, v in point.items() if k != "label"}
 
 
 def assemble(

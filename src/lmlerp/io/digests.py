@@ -41,11 +41,16 @@ def files_digest(paths: Iterable[str | os.PathLike]) -> str:
         for path in files:
             total.update(str(path.relative_to(root) if root.is_dir() else path.name).encode())
             total.update(b"\0")
-            with path.open("rb") as handle:
-                while block := handle.read(BLOCK):
-                    total.update(block)
+            update_with_file(total, path)
             total.update(b"\0")
     return total.hexdigest()
+
+
+def update_with_file(total: Any, path: str | os.PathLike) -> None:
+    """Feed a file's bytes into the hash `total`, `BLOCK` bytes at a time."""
+    with Path(path).open("rb") as handle:
+        while block := handle.read(BLOCK):
+            total.update(block)
 
 
 def frame_digest(frame: Any) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 from lmlerp.connectivity import tables as connectivity_tables
 from lmlerp.data.hub import describe
 from lmlerp.io import atomic
+from lmlerp.train import selection
 
 
 def models(
@@ -29,9 +30,7 @@ def models(
     }
     for name, path in zip(("theta_pos", "theta_neg"), selections, strict=True):
         table = pd.read_csv(path, sep="\t")
-        if table.selected.sum() != 1:
-            raise ValueError(f"{path}: expected exactly one selected candidate")
-        best = table[table.selected].iloc[0]
+        best = table[table.candidate == selection.selected(table, str(path))].iloc[0]
         out[name] = {
             key: (best[key].item() if hasattr(best[key], "item") else best[key])
             for key in (

@@ -142,6 +142,11 @@ FAMILY_BASES = {
 }
 
 
+def coordinates(point: Mapping[str, Any]) -> dict[str, float]:
+    """A point's coordinates (alpha[, beta]) without its label."""
+    return {k: v for k, v in point.items() if k != "label"}
+
+
 def family_points(family: str, coordinates: Mapping[str, Sequence[float]]) -> list[dict]:
     """Points of a family as plain dicts {label, alpha[, beta]} in config order.
 

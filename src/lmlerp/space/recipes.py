@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from lmlerp.io import checkpoints
+from lmlerp.io import checkpoints, digests
 from lmlerp.io import tokenizer as tok
 from lmlerp.io.atomic import write_json
 from lmlerp.space.merge import combine
@@ -66,9 +66,7 @@ def weights_sha256(directory: str | os.PathLike) -> str:
         raise checkpoints.CheckpointError(f"{directory}: no safetensors weights")
     digest = hashlib.sha256()
     for path in files:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 24):
-                digest.update(chunk)
+        digests.update_with_file(digest, path)
     return digest.hexdigest()
 
 

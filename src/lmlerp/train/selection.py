@@ -29,9 +29,10 @@ def select(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def selected(table: pd.DataFrame) -> str:
-    """The name of the one selected candidate of a table written by `select`."""
+def selected(table: pd.DataFrame, source: str = "a candidate table") -> str:
+    """The name of the one selected candidate of a table written by `select` (read from
+    `source`, named in the error)."""
     names = table.candidate[table.selected.astype(bool)].tolist()
     if len(names) != 1:
-        raise ValueError(f"a candidate table must select exactly one candidate, not {names}")
+        raise ValueError(f"{source} must select exactly one candidate, not {names}")
     return names[0]
