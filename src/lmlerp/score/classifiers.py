@@ -68,8 +68,10 @@ class Classifier:
     def load(
         cls, directory: str | os.PathLike, *, batch_size: int, device: str = "cpu", dtype: str
     ) -> Classifier:
-        """Open a `save_pretrained` classifier directory (safetensors only, no remote code)."""
+        """Open a classifier directory, `save_pretrained` or hub layout (safetensors only, every
+        tensor checked by `checkpoints.check_tensors`, no remote code)."""
         checkpoints.require_safetensors(directory)
+        checkpoints.check_tensors(directory, AutoModelForSequenceClassification)
         model = AutoModelForSequenceClassification.from_pretrained(
             directory,
             dtype=DTYPES[dtype],

@@ -60,8 +60,8 @@ def check_compatible(base_dirs: Mapping[str, str | os.PathLike]) -> None:
 
 def weights_sha256(directory: str | os.PathLike) -> str:
     """sha256 of a checkpoint's weights: of `model.safetensors` (what `sha256sum` prints), or of
-    all its `*.safetensors` shards concatenated in name order when the checkpoint is sharded."""
-    files = sorted(Path(directory).glob("*.safetensors"))
+    its shards (those its index names) concatenated in name order when it is sharded."""
+    files = checkpoints.weight_files(directory)
     if not files:
         raise checkpoints.CheckpointError(f"{directory}: no safetensors weights")
     digest = hashlib.sha256()
