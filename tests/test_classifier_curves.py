@@ -331,3 +331,67 @@ def test_three_seeds_give_three_pairs_at_every_step(seed_runs, movie, data):
     row = lmc_tables.report_table(barriers, "loss").set_index("metric").loc["BH"]
     last = barriers.query("step == 6 and quantity == 'loss'").barrier_height
     assert list(row) == pytest.approx([last.mean(), last.min(), last.max()])
+
+
+# --- the job's device and dtype -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_connect_evaluates_on_the_claimed_device_in_the_configured_dtype(
+    seed_runs, movie, data, tmp_path, monkeypatch, dtype
+):
+    """`connect` claims its device through `jobs.setup` and every evaluation runs there, under
+    bf16 autocast when `dtype` asks (a CPU stands in for the claimed GPU)."""
+    from lmlerp.connectivity import tasks
+
+    claims, seen = [], []
+    evaluate = classifier.evaluate
+
+    def claim(threads, device):
+        claims.append(device)
+        return "cpu"  # what devices.claim would give: a CPU stands in for the claimed GPU
+
+    def spy(model, **kwargs):
+        seen.append(
+            (next(model.parameters()).device, torch.is_autocast_enabled("cpu"),
+             torch.get_autocast_dtype("cpu"))
+        )  # fmt: skip
+        return evaluate(model, **kwargs)
+
+    monkeypatch.setattr(jobs, "setup", claim)
+    monkeypatch.setattr(classifier, "evaluate", spy)
+    movie.to_parquet(tmp_path / "movie.parquet")
+    out = {"curves_table": tmp_path / "curves.parquet", "barriers_table": tmp_path / "b.parquet"}
+    tasks.connect(
+        checkpoints_dir=seed_runs, movie=tmp_path / "movie.parquet", data=data, seeds=[42, 43],
+        max_length=16, device="cuda", dtype=dtype, threads=1, **out,
+    )  # fmt: skip
+    assert claims == ["cuda"]
+    assert len(seen) == 4 * data["path_points"]  # steps 0, 2, 4, 6 × t
+    bf16 = dtype == "bfloat16"
+    assert all(d == torch.device("cpu") and on == bf16 for d, on, _ in seen)
+    assert not bf16 or all(kind == torch.bfloat16 for *_, kind in seen)
+    loss = pd.read_parquet(out["curves_table"]).loss
+    reference = curves.seed_pair_lines(
+        {42: seed_runs / "seed42", 43: seed_runs / "seed43"}, curves.grid(data["path_points"]),
+        lambda m: evaluate(m, lmc_examples.held_out_batches(
+            tok.load(seed_runs / "seed42" / "step-0"),
+            lmc_examples.task_examples(data, movie, data["eval_examples"])[1], 16, 7)),
+    ).loss  # fmt: skip
+    if bf16:  # computed in bf16: close to the fp32 values, not equal
+        np.testing.assert_allclose(loss, reference, rtol=0.05)
+        assert not np.allclose(loss, reference, rtol=1e-6)
+    else:
+        np.testing.assert_allclose(loss, reference, rtol=1e-6)
+
+
+def test_the_bezier_loss_is_computed_in_the_configured_dtype(seed_runs, movie, data):
+    jobs.deterministic(1)
+    ends = [seed_runs / "seed42", seed_runs / "seed43"]
+    model, _, batches, _, _ = curves.pair_setup("seeds_full", ends, movie, data, 8, 16, 0)
+    batch = next(batches)
+    params = curves.trainable(model)
+    fp32 = curves.model_loss(model, iter([batch]))(params)
+    bf16 = curves.model_loss(model, iter([batch]), "bfloat16")(params)
+    assert fp32.dtype == bf16.dtype == torch.float32
+    assert bf16.item() == pytest.approx(fp32.item(), rel=0.05) and bf16.item() != fp32.item()

@@ -1,5 +1,6 @@
-"""The paper-scale DAG for real, on local directories standing in for the hub: a hub θ0 (its
-tokenizer replaces the trained one), SST-5 and C4 in their hub layouts, DExperts prompt files,
+"""The paper-scale DAG for real, on local directories standing in for the hub: a hub θ0 in the
+hub's own layout (unprefixed GPT2Model names, no lm_head, shards; its tokenizer replaces the
+trained one), SST-5 and C4 in their hub layouts, DExperts prompt files,
 and transformer judges (tiny random RoBERTa classifiers and a GPT-2 judge LM)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tiny_hub import write_hub
+from tiny_hub import save_hub_layout, write_hub
 from workflow_helpers import TINY, prepare_workdir, snakemake
 
 from lmlerp.data import bpe as bpe_training
@@ -52,7 +53,8 @@ def stand_ins(tmp_path_factory) -> dict[str, Path]:
     everything = [t for label in WORDS for t in sentences(label)]
     bpe = bpe_training.train(everything * 3, vocab_size=400, min_frequency=2)
     arch = yaml.safe_load(TINY.read_text())["model"]
-    checkpoints.save(pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, seed=5), bpe, root / "gpt2")
+    theta0 = pretrain.gpt2(len(bpe), bpe.eos_token_id, arch, seed=5)
+    save_hub_layout(theta0, bpe, root / "gpt2", max_shard_size=20_000)  # gpt2-large's layout
     for k, split in enumerate(("train", "validation", "test")):
         records = [
             {"text": text, "label": label}
@@ -135,7 +137,9 @@ def test_every_model_speaks_the_hub_theta0_tokenizer(paper_like_run, stand_ins):
 
 
 def test_finetuned_model_starts_from_the_hub_theta0(paper_like_run):
-    theta0 = checkpoints.load(paper_like_run / "resources/hub/theta0").state_dict()
+    fetched = paper_like_run / "resources/hub/theta0"
+    assert (fetched / checkpoints.INDEX).is_file()  # the hub layout reached the run as it is
+    theta0 = checkpoints.load(fetched).state_dict()
     theta_pos = checkpoints.load(paper_like_run / "results/models/theta_pos").state_dict()
     assert {k: v.shape for k, v in theta0.items()} == {k: v.shape for k, v in theta_pos.items()}
     assert any(not theta0[k].equal(theta_pos[k]) for k in theta0)

@@ -92,6 +92,7 @@ rule connect:
         seeds=LMC["seeds"],
         max_length=LMC["finetune"]["max_length"],
         device=config["device"],
+        dtype=config["dtype"],
     script:
         "../../scripts/connect.py"
 
@@ -123,6 +124,7 @@ rule bezier:
         data=lmc_settings(),
         max_length=LMC["finetune"]["max_length"],
         device=config["device"],
+        dtype=config["dtype"],
     script:
         "../../scripts/bezier.py"
 

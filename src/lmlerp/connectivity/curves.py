@@ -30,7 +30,7 @@ from lmlerp.io import checkpoints
 from lmlerp.io import tokenizer as tok
 from lmlerp.space.merge import combine
 from lmlerp.train.batches import encode_sentences, sentence_batches
-from lmlerp.train.loss import sentence_nll
+from lmlerp.train.loss import autocast, sentence_nll
 
 State = Mapping[str, torch.Tensor]
 
@@ -61,16 +61,20 @@ def evaluate_path(
     path: Callable[[float], dict[str, float]],
     ts: Sequence[float],
     evaluate: Callable[[PreTrainedModel], Mapping[str, float]],
+    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Evaluate the model at every t of the path: one row per t with the metrics of `evaluate`.
 
-    The weights of each point, Σ c_r(t)·θ_r, come from `combine` and are loaded strictly
-    into `model` (one model object, reused).
+    The weights of each point, Σ c_r(t)·θ_r, come from `combine` (fp32, on the bases' device)
+    and are loaded strictly into `model` (one model object, reused); `evaluate` runs on the
+    model's device, under bf16 autocast when `dtype` is bfloat16 (as training computes).
     """
+    device = str(next(model.parameters()).device)
     rows = []
     for t in ts:
         model.load_state_dict(combine(bases, path(t)), strict=True)
-        rows.append({"t": float(t), **evaluate(model.eval())})
+        with autocast(device, dtype):
+            rows.append({"t": float(t), **evaluate(model.eval())})
     return pd.DataFrame(rows)
 
 
@@ -87,12 +91,14 @@ def seed_pair_lines(
     ts: Sequence[float],
     evaluate: Callable[[PreTrainedModel], Mapping[str, float]],
     device: str = "cpu",
+    dtype: str = "float32",
 ) -> pd.DataFrame:
     """The metrics along the line between every pair of seeds at every shared checkpoint step.
 
     `seed_dirs` maps each seed to its checkpoint directory; the pairs are all C(n, 2) pairs
     (seed1 before seed2 in the mapping's order), so n seeds give a spread over n(n − 1)/2 lines.
-    Each checkpoint is loaded once per step; the paths are built and evaluated on `device`.
+    Each checkpoint is loaded once per step; the paths are built and evaluated on `device`
+    (in `dtype`, `evaluate_path`).
     Returns columns pair, step, t and the metrics of `evaluate` (loss, accuracy, f1 where
     measured), one row per pair × step × t.
     """
@@ -108,7 +114,7 @@ def seed_pair_lines(
         states = {s: frozen(classifier.load(found[step]).to(device)) for s, found in saved.items()}
         for seed1, seed2 in itertools.combinations(states, 2):
             bases = {"theta1": states[seed1], "theta2": states[seed2]}
-            curve = evaluate_path(model, bases, line, ts, evaluate)
+            curve = evaluate_path(model, bases, line, ts, evaluate, dtype)
             frames.append(curve.assign(pair=pair_label(seed1, seed2), step=step))
     table = pd.concat(frames, ignore_index=True)
     return table[["pair", "step", "t", *(c for c in table.columns if c not in PAIR_KEYS)]]
@@ -152,11 +158,12 @@ def train_control_point(
 
 
 def model_loss(
-    model: PreTrainedModel, batches: Iterator[tuple[torch.Tensor, ...]]
+    model: PreTrainedModel, batches: Iterator[tuple[torch.Tensor, ...]], dtype: str = "float32"
 ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
     """`loss_of` for a Hugging Face model: its own loss for `labels` on the next batch, computed
-    with the given parameters by `torch.func.functional_call` (dropout off; tied weights stay tied
-    because `named_parameters` lists a tied tensor once)."""
+    with the given parameters by `torch.func.functional_call` on the model's device, under bf16
+    autocast when `dtype` is bfloat16 (dropout off; tied weights stay tied because
+    `named_parameters` lists a tied tensor once)."""
     model.eval()
 
     device = next(model.parameters()).device
@@ -164,7 +171,8 @@ def model_loss(
     def loss_of(params: dict[str, torch.Tensor]) -> torch.Tensor:
         ids, mask, labels = (t.to(device) for t in next(batches))
         inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-        return functional_call(model, params, args=(), kwargs=inputs).loss
+        with autocast(str(device), dtype):
+            return functional_call(model, params, args=(), kwargs=inputs).loss.float()
 
     return loss_of
 
@@ -197,21 +205,23 @@ def bezier_vs_line(
     steps: int,
     lr: float,
     seed: int,
+    dtype: str = "float32",
 ) -> tuple[pd.DataFrame, pd.DataFrame, PreTrainedModel]:
-    """Train the Bezier curve between two models, then evaluate it and the line at every t.
+    """Train the Bezier curve between two models, then evaluate it and the line at every t, on
+    model1's device (φ's fp32 master weights too), under bf16 autocast when `dtype` asks.
 
     Returns the curves (columns path = line | bezier, t, and the metrics of `evaluate`), the
     training history, and φ as a model of model1's class.
     """
     theta1, theta2 = frozen(model1), frozen(model2)
-    loss_of = model_loss(model1, batches)
+    loss_of = model_loss(model1, batches, dtype)
     phi, history = train_control_point(
         trainable(model1), trainable(model2), loss_of, steps, lr, seed
     )
     phi_model = with_parameters(model1, phi)
     bases = {"theta1": theta1, "phi": phi_model.state_dict(), "theta2": theta2}
     frames = [
-        evaluate_path(model1, bases, PATHS[name], ts, evaluate).assign(path=name)
+        evaluate_path(model1, bases, PATHS[name], ts, evaluate, dtype).assign(path=name)
         for name in ("line", "bezier")
     ]
     return pd.concat(frames, ignore_index=True), history, phi_model
@@ -245,7 +255,11 @@ def pair_setup(
         batches = sentence_batches(train, batch_size, bpe.pad_token_id, max_length, seed)
 
         def evaluate(model: PreTrainedModel) -> dict[str, float]:
-            return {"loss": sentence_nll(model, bpe, texts["test"], max_length=max_length)}
+            nll = sentence_nll(
+                model, bpe, texts["test"], max_length=max_length,
+                batch_size=data["eval_batch_size"],
+            )  # fmt: skip
+            return {"loss": nll}
 
         return models[0], models[1], batches, evaluate, bpe
     last = [list(classifier.saved_steps(d).values())[-1] for d in endpoints]

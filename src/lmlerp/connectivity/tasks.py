@@ -59,10 +59,12 @@ def connect(
     seeds: Sequence[int],
     max_length: int,
     device: str,
+    dtype: str,
     threads: int,
 ) -> None:
     """Loss, accuracy (and F1 on QQP) along the line between every pair of seeds at every
-    checkpoint; their barriers."""
+    checkpoint, on this job's claimed device in `dtype` (bf16 autocast), batched; their
+    barriers."""
     from lmlerp.connectivity import classifier, curves, examples
     from lmlerp.io import tokenizer as tok
 
@@ -74,7 +76,7 @@ def connect(
     ts = curves.grid(data["path_points"])
     positive = examples.positive_class(data["task"])
     evaluate = functools.partial(classifier.evaluate, batches=batches, positive=positive)
-    curve = curves.seed_pair_lines(seed_dirs, ts, evaluate, device)
+    curve = curves.seed_pair_lines(seed_dirs, ts, evaluate, device, dtype)
     atomic.write_parquet(curves_table, curve)
     atomic.write_parquet(barriers_table, tables.barriers(curve))
 
@@ -91,9 +93,11 @@ def bezier(
     data: Mapping[str, Any],
     max_length: int,
     device: str,
+    dtype: str,
     threads: int,
 ) -> None:
-    """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line.
+    """Train a quadratic Bezier curve between a pair's endpoints; loss along it and the line, on
+    this job's claimed device in `dtype` (bf16 autocast).
 
     `inputs`: movie, and theta1 and theta2 (pair theta_pos_neg) or the seeds' `checkpoints`.
     """
@@ -111,8 +115,9 @@ def bezier(
     )  # fmt: skip
     ts = curves.grid(data["path_points"])
     table, history, phi = curves.bezier_vs_line(
-        model1, model2, batches, evaluate, ts, settings["steps"], settings["lr"], settings["seed"]
-    )
+        model1, model2, batches, evaluate, ts, settings["steps"], settings["lr"], settings["seed"],
+        dtype,
+    )  # fmt: skip
     atomic.write_parquet(curves_table, table.assign(pair=pair))
     atomic.write_parquet(history_table, history)
     checkpoints.save(phi.cpu(), bpe, phi_dir)
