@@ -379,11 +379,39 @@ def test_eos_stops_only_its_row_and_is_not_in_the_text(model, bpe):
     assert len(calls) == 8
 
 
-def test_loop_stops_when_every_row_has_ended(model, bpe):
-    combine, calls = forcing_eos(bpe.eos_token_id, rows=slice(None), at_call=2)
-    rows = draw([model], combine, bpe, samples_per_prompt=2, batch_size=8)
-    assert len(calls) == 3
-    assert all(r["ended"] and r["n_new_tokens"] == 3 for r in rows)
+@pytest.mark.parametrize("at_call", [1, 2, 5])
+def test_loop_stops_soon_after_every_row_has_ended_and_trims_to_that_step(model, bpe, at_call):
+    """The loop asks the device whether every row has ended every FINISHED_EVERY steps only (a
+    host sync per token stalls a GPU), then cuts the all-EOS steps it ran in surplus."""
+    eos = bpe.eos_token_id
+    combine, calls = forcing_eos(eos, rows=slice(None), at_call=at_call)
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
+    uniforms = torch.rand(len(PROMPTS), 12, generator=torch.Generator().manual_seed(0))
+    new = sampler.decode(
+        [model], combine, input_ids, attention_mask, max_new_tokens=12, top_p=0.9,
+        uniforms=uniforms, eos_id=eos,
+    )  # fmt: skip
+    every = sampler.FINISHED_EVERY
+    assert len(calls) == (at_call // every + 1) * every  # the first check after the last EOS
+    assert new.shape == (len(PROMPTS), at_call + 1)  # what a check at every step returns
+    assert (new[:, -1] == eos).all() and not (new[:, :-1] == eos).any()
+    rows = draw(
+        [model], forcing_eos(eos, slice(None), at_call)[0], bpe, samples_per_prompt=2, batch_size=8
+    )
+
+    assert all(r["ended"] and r["n_new_tokens"] == at_call + 1 for r in rows)
+
+
+def test_rows_that_never_end_keep_every_step(model, bpe):
+    eos = bpe.eos_token_id
+    combine, calls = forcing_eos(eos, rows=[0], at_call=1)  # only row 0 ends
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
+    new = sampler.decode(
+        [model], combine, input_ids, attention_mask, max_new_tokens=6, top_p=None,
+        uniforms=torch.full((len(PROMPTS), 6), 0.5), eos_id=eos,
+    )  # fmt: skip
+    assert new.shape == (len(PROMPTS), 6) and len(calls) == 6
+    assert (new[0, 1:] == eos).all() and not (new[1:] == eos).any()
 
 
 # DExperts ------------------------------------------------------------------------------------

@@ -113,12 +113,27 @@ def decode(
         token = token.masked_fill(finished, eos_id)
         new_tokens.append(token)
         finished |= token == eos_id
-        if t + 1 == max_new_tokens or finished.all():
+        # `finished.all()` waits for the device: asked every few steps only, the surplus
+        # all-EOS columns trimmed below
+        if t + 1 == max_new_tokens or (t + 1) % FINISHED_EVERY == 0 and finished.all():
             break
         inputs = token[:, None]  # (B, 1)
         mask[:, width + t] = 1
         position_ids = position_ids[:, -1:] + 1
-    return torch.stack(new_tokens, dim=1)
+    return _until_all_ended(torch.stack(new_tokens, dim=1), eos_id)
+
+
+FINISHED_EVERY = 4  # decode steps between host checks of "every row has ended"
+
+
+def _until_all_ended(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """(B, S) tokens cut after the step at which the last row produced its first EOS (all of
+    them when a row never did): what a loop that stops on `finished.all()` at every step gives."""
+    ended = tokens == eos_id  # (B, S)
+    if not bool(ended.any(dim=1).all()):
+        return tokens
+    last = int(ended.int().argmax(dim=1).max())  # first EOS of each row, the latest of them
+    return tokens[:, : last + 1]
 
 
 def sequence_seed(seed: int, prompt_id: Hashable, sample_id: int) -> int:
