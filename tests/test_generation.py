@@ -207,6 +207,24 @@ def test_top_p_filter_with_cuda_running_sums_equals_a_full_stable_sort(fixed_poi
     assert torch.equal(kept, reference_top_p_keep(logits, p))
 
 
+@pytest.mark.parametrize("running_sums", ["float", "fixed_point"])
+def test_bf16_logits_give_the_nucleus_of_their_float64_values(running_sums, request):
+    """A model run in bf16 hands bf16 logits: softmax and running sums must be taken at full
+    precision (a bf16 cumsum has 8 bits of mantissa: it reaches 0.9 tokens early or late)."""
+    if running_sums == "fixed_point":
+        request.getfixturevalue("fixed_point_sums")
+    g = torch.Generator().manual_seed(3)
+    logits = (torch.randn(64, 3000, generator=g) * 3).to(torch.bfloat16)
+    kept = nucleus.top_p_filter(logits, 0.9, top_k=256) > NEG_INF
+    probs = logits.double().softmax(-1)
+    values, order = probs.sort(dim=-1, descending=True, stable=True)
+    before = values.cumsum(-1) - values  # mass before each sorted token
+    expected = torch.zeros_like(kept).scatter(-1, order, before < 0.9)
+    assert torch.equal(kept, expected)
+    bf16_cumsum = values.to(torch.bfloat16).cumsum(-1).double() - values  # the hazard avoided
+    assert not torch.equal(torch.zeros_like(kept).scatter(-1, order, bf16_cumsum < 0.9), kept)
+
+
 def test_top_p_filter_rejects_p_outside_unit_interval():
     with pytest.raises(ValueError, match="top-p"):
         nucleus.top_p_filter(torch.zeros(3), 1.5)
@@ -283,9 +301,7 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
         assert 0 < (ours == eos).any(-1).sum() < len(PROMPTS)
 
 
-@pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="compiled decoding (CUDA graphs) needs CUDA"
-)
+@pytest.mark.cuda  # compiled decoding (CUDA graphs) needs CUDA
 def test_compiled_greedy_decode_on_cuda_equals_hf_generate(sharp, bpe):
     model = copy.deepcopy(sharp).cuda()
     eos = bpe.eos_token_id
