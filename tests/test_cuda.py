@@ -130,7 +130,7 @@ def test_sampled_texts_are_the_same_on_cuda_bf16_compiled_as_eager():
             uniforms=uniforms,
             eos_id=EOS,
             compile=compile,
-        )  # fmt: skip
+        )
         for compile in (False, True)
     ]
     assert torch.equal(runs[0], runs[1])

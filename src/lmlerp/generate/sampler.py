@@ -115,7 +115,7 @@ def decode(
         finished |= token == eos_id
         # `finished.all()` waits for the device: asked every few steps only, the surplus
         # all-EOS columns trimmed below
-        if t + 1 == max_new_tokens or (t + 1) % FINISHED_EVERY == 0 and finished.all():
+        if t + 1 == max_new_tokens or ((t + 1) % FINISHED_EVERY == 0 and finished.all()):
             break
         inputs = token[:, None]  # (B, 1)
         mask[:, width + t] = 1
