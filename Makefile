@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-results clean-cache
+.PHONY: run test lint clean-results clean-cache gpu-wheels
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -45,3 +45,17 @@ clean-results:
 # that a grown grid or a resumed chunk re-evaluates only what is missing (docs/caching.md).
 clean-cache:
 	rm -rf results/cache
+
+# Wheels for bench/gpu_check.sh on a GPU machine without network whose image has torch but not
+# these (carry bench/wheels/): it installs them with --no-index into a venv that sees the image's
+# site-packages. Pinned as requirements.lock pins them; transformers too, as the code needs 5.x.
+GPU_WHEELS := snakemake==9.27.1 pytest==9.2.0 hypothesis==6.170.15 jsonschema==4.26.0 \
+  PyYAML==6.0.3 Pygments==2.21.0 transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0
+gpu-wheels:  # no $(STAMP): only pip is needed, never a (re)install
+	mkdir -p bench/wheels
+	printf '%s\n' $(GPU_WHEELS) > bench/wheels/requirements.txt
+	# wheels for this machine's Python and platform; sdists (connection_pool) built into wheels
+	$(PY) -m pip wheel --quiet --wheel-dir bench/wheels -r bench/wheels/requirements.txt
+	# the image's numpy serves (torch is built against it): 16 MB less to carry (limit 64 MiB)
+	rm -f bench/wheels/numpy-*.whl
+	@du -sh bench/wheels

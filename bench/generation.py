@@ -11,7 +11,7 @@ One run prints a table and writes one JSON (issue 7, DESIGN §6):
     × 25 samples × 30 tokens, top-p 0.9: ours against `generate` with the dynamic and the static
     cache; the compute floor from a measured bf16 matmul rate; the rebuild against the device's
     copy bandwidth; GPT-2 XL scoring throughput; and the projected time of the paper's whole
-    evaluation (≈464 models, ≈35M sampled and ≈46M scored tokens).
+    evaluation, its work counted from configs/paper.yaml as the Snakefile counts it (`paper_plan`).
 
 Tokens are counted alike for both engines: new tokens up to and including a row's first EOS.
 Times are the best and the median of `--repeats` runs, interleaved, after a warm-up run.
@@ -38,7 +38,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from lmlerp.generate import combiners, nucleus, sampler
 from lmlerp.io import checkpoints
 from lmlerp.io import tokenizer as tok
-from lmlerp.space import merge
+from lmlerp.space import merge, paths
 from lmlerp.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ GPT2_LARGE = {"n_layer": 36, "n_head": 20, "n_embd": 1280}
 GPT2_XL = {"n_layer": 48, "n_head": 25, "n_embd": 1600}
 GPT2_VOCAB = 50257
 REBUILD_REPEATS = 30  # a rebuild takes milliseconds: many runs, the best kept
-PAPER = {"models": 464, "sampled_tokens": 35e6, "scored_tokens": 46e6}  # DESIGN §6
+PAPER_CONFIG = ROOT / "configs/paper.yaml"
 
 
 def parse() -> argparse.Namespace:
@@ -163,6 +163,9 @@ def hf(model, work, *, eos, **options):
     ]
 
 
+HF_VARIANTS = {"hf_generate": {}, "hf_generate_static": {"cache_implementation": "static"}}
+
+
 def throughput(model, work, eos, repeats, device, top_k, compile, hf_variants) -> dict:
     """tokens/s of ours and of each HF `generate` variant on the same batches."""
     contenders = {"ours": lambda: ours(model, work, eos=eos, top_k=top_k, compile=compile)}
@@ -258,9 +261,7 @@ def cpu_section(args: argparse.Namespace) -> dict:
         source = "27 random prompts of 5-11 tokens"
     batch_size = config["generation"]["batch_size"]
     work = batches(prompt_ids, args.samples, batch_size, eos, device)
-    rows = throughput(
-        model, work, eos, args.repeats, device, args.top_k, False, {"hf_generate": {}}
-    )
+    rows = throughput(model, work, eos, args.repeats, device, args.top_k, False, HF_VARIANTS)
     others = {name: copy.deepcopy(model) for name in ("theta_pos", "theta_neg")}
     return {
         "model": str(args.model) if trained else "random weights (config.yaml model)",
@@ -331,8 +332,9 @@ def cuda_section(args: argparse.Namespace) -> dict:
     model = gpt2(large, vocab, device, dtype, args.ln_f_gain)
     eos = model.config.eos_token_id
     work = batches(random_prompts(n_prompts, vocab, eos), samples, n_prompts * samples, eos, device)
-    variants = {"hf_generate": {}, "hf_generate_static": {"cache_implementation": "static"}}
-    rows = throughput(model, work, eos, args.repeats, device, args.top_k, not args.smoke, variants)
+    rows = throughput(
+        model, work, eos, args.repeats, device, args.top_k, not args.smoke, HF_VARIANTS
+    )
     params = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
     rate = matmul_rate(device, 512 if args.smoke else 8192, args.repeats)
     floor_tokens_per_s = rate / (2 * params)  # one multiply-add per weight per token
@@ -342,11 +344,15 @@ def cuda_section(args: argparse.Namespace) -> dict:
     del fp32_model, bases
     judge = gpt2(xl, vocab, device, dtype)
     scored_per_s = scoring_rate(judge, device, 8 if args.smoke else 512, 40, args.repeats)
+    plan = paper_plan(yaml.safe_load(PAPER_CONFIG.read_text()))
     sampled_per_s = rows["ours"]["tokens_per_s_median"]
     projection = {
-        "sampling_s": PAPER["sampled_tokens"] / sampled_per_s,
-        "scoring_s": PAPER["scored_tokens"] / scored_per_s,
-        "rebuild_s": PAPER["models"] * rebuilt["median_s"],
+        # a DExperts token costs three forwards (θ0, θ+, θ−)
+        "sampling_s": (plan["weight_points"] + 3 * plan["dexperts_points"])
+        * plan["sampled_tokens_per_point"]
+        / sampled_per_s,
+        "scoring_s": plan["points"] * plan["scored_tokens_per_point"] / scored_per_s,
+        "rebuild_s": plan["weight_points"] * rebuilt["median_s"],
     }
     projection["total_min"] = sum(projection.values()) / 60
     return {
@@ -361,7 +367,38 @@ def cuda_section(args: argparse.Namespace) -> dict:
         "ours_over_floor": sampled_per_s / floor_tokens_per_s,
         "rebuild": rebuilt,
         "scoring_gpt2_xl_tokens_per_s": scored_per_s,
-        "paper_projection": PAPER | projection,
+        "paper_projection": plan | projection,
+    }
+
+
+def paper_plan(config: dict) -> dict:
+    """The paper DAG's evaluation work, counted from its config as the Snakefile counts it.
+
+    Points: every family of `paths` (`paths.family_points`) plus the DExperts α grid; jobs: their
+    chunks of `evaluation.points_per_job` (`paths.chunks`, the `evaluate` rule's wildcards).
+    Tokens are upper bounds: every sequence runs to `max_new_tokens`; scored texts are the
+    first `perplexity_samples` samples of each prompt, prompt (≤ `prompts.max_tokens`) +
+    continuation. Test-set NLL and the classifiers are not counted (measured apart).
+    """
+    families = {f: config["paths"][f] for f in config["paths"]}
+    families[paths.DEXPERTS] = {"alpha": config["dexperts"]["alpha"]}
+    per_job = config["evaluation"]["points_per_job"]
+    counts = {f: len(paths.family_points(f, c)) for f, c in families.items()}
+    jobs = sum(len(paths.chunks(paths.family_points(f, c), per_job)) for f, c in families.items())
+    p, g = config["prompts"], config["generation"]
+    prompts = p["neutral"] + p["positive"] + p["negative"] + len(p.get("fixed", []))
+    sequences = prompts * g["samples_per_prompt"]
+    scored = prompts * min(config["evaluation"]["perplexity_samples"], g["samples_per_prompt"])
+    return {
+        "points_per_family": counts,
+        "points": sum(counts.values()),
+        "weight_points": sum(counts.values()) - counts[paths.DEXPERTS],
+        "dexperts_points": counts[paths.DEXPERTS],
+        "evaluate_jobs": jobs,
+        "prompts": prompts,
+        "sequences_per_point": sequences,
+        "sampled_tokens_per_point": sequences * g["max_new_tokens"],
+        "scored_tokens_per_point": scored * (p["max_tokens"] + 1 + g["max_new_tokens"]),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import pytest
 
@@ -118,3 +119,51 @@ def test_cuda_without_gpus_is_a_clear_error(tmp_path):
 def test_bad_device_string_is_refused():
     with pytest.raises(ValueError, match="'gpu' is not cpu, cuda or cuda:N"):
         devices.claim("gpu", count=1, environ={})
+
+
+# --- the deterministic set-up ---------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_torch_settings():
+    import torch
+
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield torch
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(strict)
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, ":4096:8"), ("bogus", ":4096:8")])
+def test_deterministic_sets_the_cublas_workspace(
+    monkeypatch, restore_torch_settings, before, after
+):
+    from lmlerp import jobs
+
+    if before is None:
+        monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", before)
+    jobs.deterministic(1)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == after
+    assert restore_torch_settings.are_deterministic_algorithms_enabled()
+
+
+def test_deterministic_keeps_the_smaller_deterministic_workspace(
+    monkeypatch, restore_torch_settings
+):
+    from lmlerp import jobs
+
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    jobs.setup(1, "cpu")  # every torch job's entry point goes through `deterministic`
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+
+def test_deterministic_after_cuda_work_is_an_error(monkeypatch, restore_torch_settings):
+    from lmlerp import jobs
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(restore_torch_settings.cuda, "is_initialized", lambda: True)
+    with pytest.raises(RuntimeError, match=r"CUBLAS_WORKSPACE_CONFIG=None and CUDA is already"):
+        jobs.deterministic(1)
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ

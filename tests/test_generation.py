@@ -207,6 +207,24 @@ def test_top_p_filter_with_cuda_running_sums_equals_a_full_stable_sort(fixed_poi
     assert torch.equal(kept, reference_top_p_keep(logits, p))
 
 
+@pytest.mark.parametrize("running_sums", ["float", "fixed_point"])
+def test_bf16_logits_give_the_nucleus_of_their_float64_values(running_sums, request):
+    """A model run in bf16 hands bf16 logits: softmax and running sums must be taken at full
+    precision (a bf16 cumsum has 8 bits of mantissa: it reaches 0.9 tokens early or late)."""
+    if running_sums == "fixed_point":
+        request.getfixturevalue("fixed_point_sums")
+    g = torch.Generator().manual_seed(3)
+    logits = (torch.randn(64, 3000, generator=g) * 3).to(torch.bfloat16)
+    kept = nucleus.top_p_filter(logits, 0.9, top_k=256) > NEG_INF
+    probs = logits.double().softmax(-1)
+    values, order = probs.sort(dim=-1, descending=True, stable=True)
+    before = values.cumsum(-1) - values  # mass before each sorted token
+    expected = torch.zeros_like(kept).scatter(-1, order, before < 0.9)
+    assert torch.equal(kept, expected)
+    bf16_cumsum = values.to(torch.bfloat16).cumsum(-1).double() - values  # the hazard avoided
+    assert not torch.equal(torch.zeros_like(kept).scatter(-1, order, bf16_cumsum < 0.9), kept)
+
+
 def test_top_p_filter_rejects_p_outside_unit_interval():
     with pytest.raises(ValueError, match="top-p"):
         nucleus.top_p_filter(torch.zeros(3), 1.5)
@@ -283,9 +301,7 @@ def test_greedy_decode_equals_hf_generate_on_a_left_padded_batch(sharp, bpe, eos
         assert 0 < (ours == eos).any(-1).sum() < len(PROMPTS)
 
 
-@pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="compiled decoding (CUDA graphs) needs CUDA"
-)
+@pytest.mark.cuda  # compiled decoding (CUDA graphs) needs CUDA
 def test_compiled_greedy_decode_on_cuda_equals_hf_generate(sharp, bpe):
     model = copy.deepcopy(sharp).cuda()
     eos = bpe.eos_token_id
@@ -379,11 +395,39 @@ def test_eos_stops_only_its_row_and_is_not_in_the_text(model, bpe):
     assert len(calls) == 8
 
 
-def test_loop_stops_when_every_row_has_ended(model, bpe):
-    combine, calls = forcing_eos(bpe.eos_token_id, rows=slice(None), at_call=2)
-    rows = draw([model], combine, bpe, samples_per_prompt=2, batch_size=8)
-    assert len(calls) == 3
-    assert all(r["ended"] and r["n_new_tokens"] == 3 for r in rows)
+@pytest.mark.parametrize("at_call", [1, 2, 5])
+def test_loop_stops_soon_after_every_row_has_ended_and_trims_to_that_step(model, bpe, at_call):
+    """The loop asks the device whether every row has ended every FINISHED_EVERY steps only (a
+    host sync per token stalls a GPU), then cuts the all-EOS steps it ran in surplus."""
+    eos = bpe.eos_token_id
+    combine, calls = forcing_eos(eos, rows=slice(None), at_call=at_call)
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
+    uniforms = torch.rand(len(PROMPTS), 12, generator=torch.Generator().manual_seed(0))
+    new = sampler.decode(
+        [model], combine, input_ids, attention_mask, max_new_tokens=12, top_p=0.9,
+        uniforms=uniforms, eos_id=eos,
+    )  # fmt: skip
+    every = sampler.FINISHED_EVERY
+    assert len(calls) == (at_call // every + 1) * every  # the first check after the last EOS
+    assert new.shape == (len(PROMPTS), at_call + 1)  # what a check at every step returns
+    assert (new[:, -1] == eos).all() and not (new[:, :-1] == eos).any()
+    rows = draw(
+        [model], forcing_eos(eos, slice(None), at_call)[0], bpe, samples_per_prompt=2, batch_size=8
+    )
+
+    assert all(r["ended"] and r["n_new_tokens"] == at_call + 1 for r in rows)
+
+
+def test_rows_that_never_end_keep_every_step(model, bpe):
+    eos = bpe.eos_token_id
+    combine, calls = forcing_eos(eos, rows=[0], at_call=1)  # only row 0 ends
+    input_ids, attention_mask = sampler.left_pad(sampler.encode_prompts(PROMPTS, bpe), eos)
+    new = sampler.decode(
+        [model], combine, input_ids, attention_mask, max_new_tokens=6, top_p=None,
+        uniforms=torch.full((len(PROMPTS), 6), 0.5), eos_id=eos,
+    )  # fmt: skip
+    assert new.shape == (len(PROMPTS), 6) and len(calls) == 6
+    assert (new[0, 1:] == eos).all() and not (new[1:] == eos).any()
 
 
 # DExperts ------------------------------------------------------------------------------------

@@ -242,6 +242,21 @@ def test_mean_nll_is_the_token_weighted_causal_lm_loss(bpe, model):
     )
 
 
+def test_mean_nll_hands_the_loss_rows_not_a_2d_map(bpe, model, monkeypatch):
+    """(B, V, T) logits would run `nll_loss2d`, which raises on CUDA under deterministic
+    algorithms (it has no deterministic kernel): the loss must see (N, V) rows."""
+    shapes, cross_entropy = [], torch.nn.functional.cross_entropy
+
+    def spy(logits, targets, **kwargs):
+        shapes.append((logits.dim(), targets.dim()))
+        return cross_entropy(logits, targets, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", spy)
+    batch = lm_batches.pad(lm_batches.encode_sentences(bpe, TEXTS[:3]), bpe.eos_token_id, 32)
+    lm_loss.mean_nll(model, iter([batch, batch]))
+    assert shapes == [(2, 1), (2, 1)]
+
+
 def test_mean_nll_refuses_batches_without_tokens(model):
     with pytest.raises(ValueError, match="no tokens to evaluate"):
         lm_loss.mean_nll(model, iter([]))

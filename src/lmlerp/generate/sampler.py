@@ -113,12 +113,23 @@ def decode(
         token = token.masked_fill(finished, eos_id)
         new_tokens.append(token)
         finished |= token == eos_id
-        if t + 1 == max_new_tokens or finished.all():
+        if t + 1 == max_new_tokens or ((t + 1) % FINISHED_EVERY == 0 and finished.all()):
             break
         inputs = token[:, None]  # (B, 1)
         mask[:, width + t] = 1
         position_ids = position_ids[:, -1:] + 1
-    return torch.stack(new_tokens, dim=1)
+    return _until_all_ended(torch.stack(new_tokens, dim=1), eos_id)
+
+
+FINISHED_EVERY = 4  # steps between `finished.all()`, a host sync (a GPU stalls on one per step)
+
+
+def _until_all_ended(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """(B, S) tokens cut after the step where the last row produced its first EOS (all when one
+    never did): what a loop that stops on `finished.all()` at every step returns."""
+    ended = tokens == eos_id  # (B, S)
+    last = torch.where(ended.any(1), ended.int().argmax(1), tokens.shape[1] - 1).max()
+    return tokens[:, : int(last) + 1]
 
 
 def sequence_seed(seed: int, prompt_id: Hashable, sample_id: int) -> int:
@@ -169,8 +180,7 @@ def _compiled(model: PreTrainedModel) -> Callable:
     graph serves every point of a job.
     """
     if model not in _COMPILED:
-        cuda = next(model.parameters()).device.type == "cuda"
-        mode = "reduce-overhead" if cuda else "default"
+        mode = "reduce-overhead" if next(model.parameters()).is_cuda else "default"
         _COMPILED[model] = torch.compile(model, mode=mode, dynamic=False)
     return _COMPILED[model]
 
@@ -181,10 +191,8 @@ def _check(models: Sequence[PreTrainedModel], longest: int, max_new_tokens: int)
         raise ValueError("sample needs at least one model")
     device = next(models[0].parameters()).device
     for k, model in enumerate(models):
-        if next(model.parameters()).device != device:
-            raise ValueError(
-                f"model {k} is on {next(model.parameters()).device}, model 0 on {device}"
-            )
+        if (other := next(model.parameters()).device) != device:
+            raise ValueError(f"model {k} is on {other}, model 0 on {device}")
         if model.config.vocab_size != models[0].config.vocab_size:
             raise ValueError(
                 f"model {k} has vocabulary {model.config.vocab_size}, "
@@ -248,11 +256,8 @@ def sample(
         `continuation` (decoded without special tokens), `n_new_tokens` (tokens generated, the
         final EOS included), `ended` (whether EOS was generated), `token_ids` (without EOS).
     """
-    for name, value in [
-        ("samples_per_prompt", samples_per_prompt),
-        ("max_new_tokens", max_new_tokens),
-        ("batch_size", batch_size),
-    ]:
+    sizes = {"samples_per_prompt": samples_per_prompt, "max_new_tokens": max_new_tokens}
+    for name, value in (sizes | {"batch_size": batch_size}).items():
         if value < 1:
             raise ValueError(f"{name} must be ≥ 1, got {value}")
     check_p("top_p", top_p)
@@ -306,14 +311,8 @@ def _row(i: int, j: int, tokens: list[int], eos: int, tokenizer) -> dict:
     n_new = tokens.index(eos) + 1 if ended else len(tokens)
     kept = tokens[: n_new - 1] if ended else tokens
     text = tokenizer.decode(kept, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    return {
-        "prompt_index": i,
-        "sample_id": j,
-        "continuation": text,
-        "n_new_tokens": n_new,
-        "ended": ended,
-        "token_ids": kept,
-    }
+    return dict(prompt_index=i, sample_id=j, continuation=text, n_new_tokens=n_new, ended=ended,
+                token_ids=kept)  # fmt: skip
 
 
 def generate_table(

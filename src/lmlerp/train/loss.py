@@ -24,20 +24,28 @@ def autocast(device: str, dtype: str) -> contextlib.AbstractContextManager:
 
 @torch.no_grad()
 def mean_nll(model: PreTrainedModel, batches: Iterator[Batch], device: str = "cpu") -> float:
-    """Mean next-token NLL (nats per predicted token) over batches; padding (-100) never counts."""
+    """Mean next-token NLL (nats per predicted token) over batches; padding (-100) never counts.
+
+    The loss sees (N, V) rows: a (B, V, T) input would run CUDA's `nll_loss2d`, which has no
+    deterministic kernel and raises under `torch.use_deterministic_algorithms`. Sums stay on
+    the device (float64) and the count on the host: one synchronisation per call, not per batch.
+    """
     model.to(device).eval()
-    total, count = 0.0, 0
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for ids, mask, labels in batches:
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        targets = labels[:, 1:].to(device)  # token t is predicted from tokens < t
+        targets = labels[:, 1:]  # token t is predicted from tokens < t
         nll = torch.nn.functional.cross_entropy(
-            logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="sum"
+            logits[:, :-1].flatten(0, 1).float(),  # (B·(T−1), V)
+            targets.flatten().to(device),
+            ignore_index=-100,
+            reduction="sum",
         )
-        total += nll.item()
+        total += nll
         count += int((targets != -100).sum())
     if count == 0:
         raise ValueError("no tokens to evaluate")
-    return total / count
+    return total.item() / count
 
 
 def context_length(model: PreTrainedModel) -> int | None:
