@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-results clean-cache
+.PHONY: run test lint clean-results clean-cache paper-smoke
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -45,3 +45,19 @@ clean-results:
 # that a grown grid or a resumed chunk re-evaluates only what is missing (docs/caching.md).
 clean-cache:
 	rm -rf results/cache
+
+# The paper DAG on random-init paper architectures (GPT-2 Large θ0, GPT-2 XL judge, RoBERTa),
+# tiny counts, in runs/paper-smoke/ (docs/paper-scale.md). On a GPU: DEVICE=cuda DTYPE=bfloat16.
+SMOKE ?= runs/paper-smoke
+DEVICE ?= cpu
+DTYPE ?= float32
+SMOKE_MEM_MB ?= 20000
+paper-smoke: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) resources/vader resources/gensim
+	$(PY) -m lmlerp standins --out $(SMOKE)/hub
+	mkdir -p $(SMOKE)/resources && ln -sfn $(CURDIR)/resources/downloads $(SMOKE)/resources/downloads
+	/usr/bin/time -v -o $(SMOKE)/time.txt $(VENV)/bin/snakemake --cores $(CORES) \
+	  --directory $(SMOKE) --resources mem_mb=$(SMOKE_MEM_MB) gpu=1 \
+	  --configfile configs/paper-smoke.yaml --config device=$(DEVICE) dtype=$(DTYPE)
+	@grep -E "Elapsed|Maximum resident" $(SMOKE)/time.txt
+	@echo "Figures: $(SMOKE)/results/figures/; numbers: $(SMOKE)/results/summary.json"
