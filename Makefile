@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-results clean-cache gpu-wheels
+.PHONY: run test lint clean-results clean-cache gpu-wheels paper-smoke
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -59,3 +59,21 @@ gpu-wheels:  # no $(STAMP): only pip is needed, never a (re)install
 	# the image's numpy serves (torch is built against it): 16 MB less to carry (limit 64 MiB)
 	rm -f bench/wheels/numpy-*.whl
 	@du -sh bench/wheels
+
+# The paper DAG on random-init paper architectures (GPT-2 Large θ0, GPT-2 XL judge, RoBERTa),
+# tiny counts, in runs/paper-smoke/ (docs/paper-scale.md). On a GPU: DEVICE=cuda DTYPE=bfloat16.
+SMOKE ?= runs/paper-smoke
+DEVICE ?= cpu
+DTYPE ?= float32
+SMOKE_MEM_MB ?= 20000
+# GNU time gives the run's wall time and its largest job's peak RSS where it is installed
+TIMED = $(if $(wildcard /usr/bin/time),/usr/bin/time -v -o $(SMOKE)/time.txt)
+paper-smoke: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) resources/vader resources/gensim
+	$(PY) -m lmlerp standins --out $(SMOKE)/hub
+	mkdir -p $(SMOKE)/resources && ln -sfn $(CURDIR)/resources/downloads $(SMOKE)/resources/downloads
+	$(TIMED) $(VENV)/bin/snakemake --cores $(CORES) \
+	  --directory $(SMOKE) --resources mem_mb=$(SMOKE_MEM_MB) gpu=1 \
+	  --configfile configs/paper-smoke.yaml --config device=$(DEVICE) dtype=$(DTYPE)
+	@grep -sE "Elapsed|Maximum resident" $(SMOKE)/time.txt || true
+	@echo "Figures: $(SMOKE)/results/figures/; numbers: $(SMOKE)/results/summary.json"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lmlerp.report.cost import job_counts  # noqa: F401  (re-exported for the tests)
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 DOWNLOADS = REPO / "resources" / "downloads"  # shared cache of the pinned PyPI artifacts
@@ -47,14 +49,6 @@ def snakemake(
     return subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
     )
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count} (without the total)."""
-    block = dry_run_output.split("Job stats:", 1)[1]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", block, flags=re.MULTILINE))
-    counts.pop("total", None)
-    return {rule: int(n) for rule, n in counts.items()}
 
 
 def jobs(dry_run_output: str) -> list[dict[str, str]]:

@@ -1,6 +1,7 @@
-"""Command line of lmlerp: `python -m lmlerp export …` writes one path point as a model directory.
+"""Command line of lmlerp: `export` writes one path point as a model directory; `standins`
+writes the random-init paper-architecture stand-ins of configs/paper-smoke.yaml.
 
-Run from the working directory of a finished run: the bases are the ones its recipes name.
+Run export from the working directory of a finished run: the bases are the ones its recipes name.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from lmlerp.space import export
 
 
 def parser() -> argparse.ArgumentParser:
-    """The argument parser: one sub-command, export."""
+    """The argument parser: sub-commands export and standins."""
     top = argparse.ArgumentParser(prog="python -m lmlerp", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
     sub = commands.add_parser(
@@ -35,12 +36,54 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--beta", type=float, help="the point's β (g3 only)")
     sub.add_argument("--out", required=True, help="the directory to write (replaced if present)")
     sub.add_argument("--results", default="results", help="the run's results directory")
+    stand = commands.add_parser(
+        "standins",
+        help="write the paper-architecture stand-ins of configs/paper-smoke.yaml",
+        description=(
+            "Write random-init GPT-2 Large, GPT-2 XL and DistilGPT-2 (hub layout: unprefixed, "
+            "sharded), RoBERTa-base classifiers and encoder, with GPT-2's real BPE, and SST-5, C4, "
+            "DExperts-prompt and QQP files made from the offline default's VADER and Lee texts. "
+            "Model directories already present are kept."
+        ),
+        epilog="example: python -m lmlerp standins --out runs/paper-smoke/hub",
+    )
+    stand.add_argument("--out", required=True, help="directory of the stand-ins (hub/ of the run)")
+    stand.add_argument("--downloads", default="resources/downloads", help="pinned downloads")
+    stand.add_argument("--movie", default="resources/vader/movie.tsv", help="VADER movie ratings")
+    stand.add_argument("--corpus", default="resources/gensim/lee_background.cor", help="documents")
+    stand.add_argument("--seed", type=int, default=0, help="seed of the random weights and splits")
     return top
+
+
+def standins(args: argparse.Namespace) -> int:
+    """`python -m lmlerp standins`: write every stand-in, report what was written."""
+    from pathlib import Path
+
+    from lmlerp.data import assets
+    from lmlerp.data import standins as stand_ins
+
+    for given in (args.movie, args.corpus):
+        if not Path(given).is_file():
+            print(f"lmlerp standins: error: {given} is missing (run the default's download "
+                  "rule first: snakemake --cores 2 resources/vader resources/gensim)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    try:
+        written = stand_ins.write_all(
+            Path(args.out), Path(args.downloads), Path(args.movie), Path(args.corpus), args.seed
+        )
+    except assets.AssetError as error:
+        print(f"lmlerp standins: error: {error}", file=sys.stderr)
+        return 2
+    print(f"stand-ins in {args.out}: {written}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; exit status 2 with one line on stderr for a bad request."""
     args = parser().parse_args(argv)
+    if args.command == "standins":
+        return standins(args)
     from lmlerp.config import validation
 
     try:
