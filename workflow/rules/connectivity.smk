@@ -7,7 +7,8 @@ include: "connectivity_helpers.smk"
 
 rule pretrain_budget:
     input:
-        corpus=rules.prepare_corpus.output.corpus,
+        train="results/tokens/theta0/train.tokens",
+        val="results/tokens/theta0/val.tokens",
         tokenizer=TOKENIZER,
     output:
         model=directory("results/connectivity/pretrained/steps{steps}"),

@@ -131,6 +131,26 @@ rule train_tokenizer:
         "../../scripts/train_tokenizer.py"
 
 
+rule tokenize_corpus:
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        tokenizer=TOKENIZER,
+    output:
+        train="results/tokens/{model}/train.tokens",
+        val="results/tokens/{model}/val.tokens",
+    log:
+        "logs/tokenize_corpus/{model}.log",
+    benchmark:
+        "benchmarks/tokenize_corpus/{model}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    params:
+        code=code("scripts/tokenize_corpus.py"),
+        name="{model}",
+    script:
+        "../../scripts/tokenize_corpus.py"
+
+
 if "prompts" in HUB:
 
     rule prepare_prompts:

@@ -7,7 +7,8 @@ include: "train_helpers.smk"
 
 rule pretrain:
     input:
-        corpus=rules.prepare_corpus.output.corpus,
+        train="results/tokens/{model}/train.tokens",
+        val="results/tokens/{model}/val.tokens",
         tokenizer=TOKENIZER,
     output:
         model=directory("results/models/{model}"),
