@@ -148,6 +148,9 @@ rule tabulate_connectivity:
         "benchmarks/tabulate_connectivity/tables.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("tabulate_connectivity"),
+        runtime=job_runtime("tabulate_connectivity"),
     params:
         code=code("scripts/tabulate_connectivity.py"),
         models=lmc_model_labels(),

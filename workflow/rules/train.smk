@@ -80,6 +80,9 @@ rule select_finetune:
         "benchmarks/select_finetune/{sentiment}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("select_finetune"),
+        runtime=job_runtime("select_finetune"),
     params:
         code=code("scripts/select_finetune.py"),
         candidates=list(CANDIDATES),
