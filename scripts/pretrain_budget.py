@@ -14,6 +14,6 @@ i, o, p = jobs.start(snakemake)  # failures from here on end the log with a diag
 from lmlerp.train import tasks
 
 tasks.pretrain_model(
-    corpus=i.corpus, tokenizer=i.tokenizer, model_dir=o.model, metrics_json=o.metrics,
-    loss_table=None, threads=snakemake.threads, **p,
+    train_tokens=i.train, val_tokens=i.val, tokenizer=i.tokenizer, model_dir=o.model,
+    metrics_json=o.metrics, loss_table=None, threads=snakemake.threads, **p,
 )  # fmt: skip

@@ -6,10 +6,13 @@ import gzip
 import json
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from lmlerp.data import bpe as bpe_training
 from lmlerp.data import paper as paper_data
+from lmlerp.data.splits import assign_shares
 
 
 def write_lines(path, records, compress=False):
@@ -48,15 +51,41 @@ def test_sst5_refuses_a_missing_split_and_an_unknown_label(sst5):
         paper_data.sst5_movie(sst5)
 
 
-def test_c4_shards_become_a_train_val_corpus_for_theta_c4(tmp_path):
+def write_c4_shards(directory, documents=30):
     for shard in range(2):
-        records = [{"text": f"document {shard}-{k} " * 20, "url": "u"} for k in range(30)]
-        write_lines(tmp_path / "en" / f"c4-train.0000{shard}-of-01024.json.gz", records, True)
-    corpus = paper_data.c4_corpus(tmp_path, val_fraction=0.1, seed=0)
-    assert len(corpus) == 60 and set(corpus.corpus) == {"theta_c4"}
+        records = [{"text": f"document {shard}-{k} " * 20, "url": "u"} for k in range(documents)]
+        write_lines(directory / "en" / f"c4-train.0000{shard}-of-01024.json.gz", records, True)
+
+
+def test_c4_shards_become_a_train_val_corpus_for_theta_c4(tmp_path):
+    write_c4_shards(tmp_path / "c4")
+    count = paper_data.write_c4_corpus(tmp_path / "c4", tmp_path / "a.parquet", 0.1, seed=0)
+    corpus = pd.read_parquet(tmp_path / "a.parquet")
+    assert count == len(corpus) == 60 and set(corpus.corpus) == {"theta_c4"}
+    assert corpus.text.iloc[30] == "document 1-0 " * 19 + "document 1-0"  # shard order, normalised
     assert set(corpus.split) == {"train", "val"}
     assert 0 < (corpus.split == "val").mean() < 0.3
-    assert corpus.equals(paper_data.c4_corpus(tmp_path, val_fraction=0.1, seed=0))
+    paper_data.write_c4_corpus(tmp_path / "c4", tmp_path / "b.parquet", 0.1, seed=0)
+    assert corpus.equals(pd.read_parquet(tmp_path / "b.parquet"))
+
+
+def test_c4_corpus_is_written_row_group_by_row_group_with_the_same_rows(tmp_path, monkeypatch):
+    write_c4_shards(tmp_path / "c4")
+    paper_data.write_c4_corpus(tmp_path / "c4", tmp_path / "whole.parquet", 0.1, seed=0)
+    monkeypatch.setattr(paper_data, "C4_ROWS_PER_GROUP", 7)
+    paper_data.write_c4_corpus(tmp_path / "c4", tmp_path / "groups.parquet", 0.1, seed=0)
+    assert pq.ParquetFile(tmp_path / "groups.parquet").num_row_groups == 9  # ⌈60 / 7⌉
+    whole = pd.read_parquet(tmp_path / "whole.parquet")
+    assert whole.equals(pd.read_parquet(tmp_path / "groups.parquet"))
+    sizes = whole.text.str.len().tolist()
+    assert whole.split.tolist() == assign_shares(sizes, {"train": 0.9, "val": 0.1}, 0)
+
+
+def test_c4_corpus_of_one_document_is_refused(tmp_path):
+    write_lines(tmp_path / "c4" / "en" / "c4-train.00000-of-01024.json.gz", [{"text": "x"}], True)
+    with pytest.raises(ValueError, match="fewer than two C4 documents in 1 file"):
+        paper_data.write_c4_corpus(tmp_path / "c4", tmp_path / "c.parquet", 0.1, seed=0)
+    assert not (tmp_path / "c.parquet").exists()
 
 
 def test_a_corrupt_json_line_is_named_by_file_and_line(tmp_path):

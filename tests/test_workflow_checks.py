@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO, job_counts, snakemake
+from workflow_helpers import REPO, job_counts, jobs, snakemake
 
 BIN = Path(sys.executable).parent
 
@@ -25,7 +25,7 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     grid = config["finetune"]
     candidates = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["steps"])
     assert counts["download"] == 3
-    assert counts["pretrain"] == 2
+    assert counts["pretrain"] == counts["tokenize_corpus"] == 2
     assert counts["finetune"] == 2 * candidates
     assert counts["select_finetune"] == 2
     for rule in ("prepare_movie", "prepare_corpus", "train_tokenizer", "train_judge", "summarize"):
@@ -40,13 +40,36 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert "finetune_reference" not in counts  # θ0 is the small model: Fig 9 (a) is θ0 vs θ+
 
 
-def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
-    """configs/paper.yaml: every count follows from the config (Table-1 grid, g3 21 × 21 …)."""
-    paper = REPO / "configs" / "paper.yaml"
-    result = snakemake(tmp_path, "--dry-run", configfile=paper)
+PAPER = REPO / "configs" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory) -> str:
+    """The text of `snakemake --dry-run` on configs/paper.yaml."""
+    result = snakemake(tmp_path_factory.mktemp("paper"), "--dry-run", configfile=PAPER)
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = job_counts(result.stdout + result.stderr)
-    config = yaml.safe_load(paper.read_text())
+    return result.stdout + result.stderr
+
+
+def test_every_paper_job_asks_for_its_rules_memory_and_runtime_from_config(paper_dry_run):
+    """Each rule of the paper DAG has its own `resources.<rule>` entry (none falls back to
+    `default`: C4's preparation needs more than a profile's 4 GB), and its jobs ask for it."""
+    wanted = yaml.safe_load(PAPER.read_text())["resources"]
+    planned = [j for j in jobs(paper_dry_run) if j["rule"] != "all"]
+    assert {"prepare_corpus", "tokenize_corpus", "pretrain", "fetch_dataset"} <= {
+        j["rule"] for j in planned
+    }
+    for job in planned:
+        assert job["rule"] in wanted, f"configs/paper.yaml has no resources.{job['rule']}"
+        asked = dict(re.findall(r"(\w+)=([^,]+)", job["resources"]))
+        own = wanted[job["rule"]]
+        assert (int(asked["mem_mb"]), int(asked["runtime"])) == (own["mem_mb"], own["runtime"]), job
+
+
+def test_paper_config_dry_run_plans_the_full_paper_dag(paper_dry_run):
+    """configs/paper.yaml: every count follows from the config (Table-1 grid, g3 21 × 21 …)."""
+    counts = job_counts(paper_dry_run)
+    config = yaml.safe_load(PAPER.read_text())
     grid, paths, hub = config["finetune"], config["paths"], config["hub"]
     candidates = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["steps"])
     assert candidates == 36  # paper Table 1
@@ -64,6 +87,7 @@ def test_paper_config_dry_run_plans_the_full_paper_dag(tmp_path):
     assert counts["fetch_model"] == len(hub["models"]) == 5
     assert counts["fetch_dataset"] == 2 and counts["fetch_prompts"] == 3
     assert counts["pretrain"] == 1  # GPT-C4 only: θ0 is GPT-2 Large from the hub
+    assert counts["tokenize_corpus"] == 1  # C4 into GPT-C4's token files
     assert counts["finetune_reference"] == 1  # Fig 9 (a): DistilGPT-2 vs DistilGPT-2+
     assert counts["plot_pretraining"] == 1  # Fig 11: GPT-C4's loss
     assert counts["aggregate"] == len(points)

@@ -52,11 +52,11 @@ def snakemake(
 
 
 def jobs(dry_run_output: str) -> list[dict[str, str]]:
-    """Every planned job of a dry run: rule, reason and wildcards as printed."""
+    """Every planned job of a dry run: rule, reason, wildcards and resources as printed."""
     found = []
     for chunk in re.split(r"^(?:local)?rule ", dry_run_output, flags=re.MULTILINE)[1:]:
         job = {"rule": chunk.split(":", 1)[0]}
-        for key in ("reason", "wildcards"):
+        for key in ("reason", "wildcards", "resources"):
             match = re.search(rf"^\s+{key}: (.*)$", chunk, flags=re.MULTILINE)
             job[key] = match.group(1) if match else ""
         found.append(job)

@@ -71,14 +71,19 @@ def code(script):
     return code_fingerprint(Path(workflow.basedir) / script)
 
 
+def rule_resources(rule):
+    """Config `resources:` of one rule's jobs, its own entry or `default` (a profile may override)."""
+    return config["resources"].get(rule, config["resources"]["default"])
+
+
 def job_memory(rule):
-    """`mem_mb` of one job of a GPU-capable rule, from config `resources:` (a profile may override)."""
-    return config["resources"][rule]["mem_mb"]
+    """`mem_mb` of one job of `rule`, from config `resources:`."""
+    return rule_resources(rule)["mem_mb"]
 
 
 def job_runtime(rule):
-    """`runtime` (minutes) of one job of a GPU-capable rule, from config `resources:`."""
-    return config["resources"][rule]["runtime"]
+    """`runtime` (minutes) of one job of `rule`, from config `resources:`."""
+    return rule_resources(rule)["runtime"]
 
 
 def final_outputs():

@@ -7,7 +7,8 @@ include: "connectivity_helpers.smk"
 
 rule pretrain_budget:
     input:
-        corpus=rules.prepare_corpus.output.corpus,
+        train="results/tokens/theta0/train.tokens",
+        val="results/tokens/theta0/val.tokens",
         tokenizer=TOKENIZER,
     output:
         model=directory("results/connectivity/pretrained/steps{steps}"),
@@ -149,6 +150,9 @@ rule tabulate_connectivity:
         "benchmarks/tabulate_connectivity/tables.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("tabulate_connectivity"),
+        runtime=job_runtime("tabulate_connectivity"),
     params:
         code=code("scripts/tabulate_connectivity.py"),
         models=lmc_model_labels(),

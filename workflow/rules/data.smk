@@ -21,6 +21,9 @@ if "movie" in HUB_DATASETS:
             "benchmarks/prepare_movie/movie.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_movie"),
+            runtime=job_runtime("prepare_movie"),
         params:
             code=code("scripts/prepare_sst5.py"),
         script:
@@ -39,6 +42,9 @@ else:
             "benchmarks/prepare_movie/movie.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_movie"),
+            runtime=job_runtime("prepare_movie"),
         params:
             code=code("scripts/prepare_movie.py"),
             splits=canonical(config["data"]["movie_splits"]),
@@ -61,6 +67,9 @@ if "corpus" in HUB_DATASETS:
             "benchmarks/prepare_corpus/corpus.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_corpus"),
+            runtime=job_runtime("prepare_corpus"),
         params:
             code=code("scripts/prepare_c4.py"),
             val_fraction=config["data"]["val_fraction"],
@@ -81,6 +90,9 @@ else:
             "benchmarks/prepare_corpus/corpus.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_corpus"),
+            runtime=job_runtime("prepare_corpus"),
         params:
             code=code("scripts/prepare_corpus.py"),
             splits=canonical(config["data"]["corpus_splits"]),
@@ -102,6 +114,9 @@ rule prepare_judge_data:
         "benchmarks/prepare_judge_data/judge_data.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("prepare_judge_data"),
+        runtime=job_runtime("prepare_judge_data"),
     params:
         code=code("scripts/prepare_judge_data.py"),
         domains=config["judge"]["domains"],
@@ -124,11 +139,37 @@ rule train_tokenizer:
         "benchmarks/train_tokenizer/tokenizer.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("train_tokenizer"),
+        runtime=job_runtime("train_tokenizer"),
     params:
         code=code("scripts/train_tokenizer.py"),
         settings=canonical(config["tokenizer"]),
     script:
         "../../scripts/train_tokenizer.py"
+
+
+rule tokenize_corpus:
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        tokenizer=TOKENIZER,
+    output:
+        train="results/tokens/{model}/train.tokens",
+        val="results/tokens/{model}/val.tokens",
+    log:
+        "logs/tokenize_corpus/{model}.log",
+    benchmark:
+        "benchmarks/tokenize_corpus/{model}.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("tokenize_corpus"),
+        runtime=job_runtime("tokenize_corpus"),
+    params:
+        code=code("scripts/tokenize_corpus.py"),
+        name="{model}",
+    script:
+        "../../scripts/tokenize_corpus.py"
 
 
 if "prompts" in HUB:
@@ -147,6 +188,9 @@ if "prompts" in HUB:
             "benchmarks/prepare_prompts/prompts.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_prompts"),
+            runtime=job_runtime("prepare_prompts"),
         params:
             code=code("scripts/prepare_dexperts_prompts.py"),
             settings=canonical(config["prompts"]),
@@ -169,6 +213,9 @@ else:
             "benchmarks/prepare_prompts/prompts.tsv"
         conda:
             "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("prepare_prompts"),
+            runtime=job_runtime("prepare_prompts"),
         params:
             code=code("scripts/prepare_prompts.py"),
             settings=canonical(config["prompts"]),

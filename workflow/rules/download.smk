@@ -17,6 +17,9 @@ rule download:
         "benchmarks/download/{asset}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("download"),
+        runtime=job_runtime("download"),
     params:
         code=code("scripts/download.py"),
         name="{asset}",

@@ -54,6 +54,9 @@ rule aggregate:
         "benchmarks/aggregate/{family}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("aggregate"),
+        runtime=job_runtime("aggregate"),
     params:
         code=code("scripts/aggregate.py"),
         family="{family}",

@@ -23,6 +23,9 @@ rule fetch_model:
         name="|".join(HUB_MODELS) or "^$",
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("fetch_model"),
+        runtime=job_runtime("fetch_model"),
     params:
         code=code("scripts/fetch_hub.py"),
         source=model_source,
@@ -43,6 +46,9 @@ rule fetch_encoder:
         size="|".join(map(re.escape, LMC_HUB)) or "^$",
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("fetch_encoder"),
+        runtime=job_runtime("fetch_encoder"),
     params:
         code=code("scripts/fetch_hub.py"),
         source=encoder_source,
@@ -63,6 +69,9 @@ rule fetch_dataset:
         dataset="|".join(HUB_DATASETS) or "^$",
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("fetch_dataset"),
+        runtime=job_runtime("fetch_dataset"),
     params:
         code=code("scripts/fetch_hub.py"),
         source=dataset_source,
@@ -83,6 +92,9 @@ rule fetch_prompts:
         kind="neutral|positive|negative",
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("fetch_prompts"),
+        runtime=job_runtime("fetch_prompts"),
     params:
         code=code("scripts/fetch_prompts.py"),
         source=prompt_source,

@@ -15,6 +15,9 @@ rule train_judge:
         "benchmarks/train_judge/judge.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("train_judge"),
+        runtime=job_runtime("train_judge"),
     params:
         code=code("scripts/train_judge.py"),
         settings=canonical(
@@ -39,8 +42,8 @@ rule convert_judge_lm:
     conda:
         "../../envs/lmlerp.yaml"
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=job_memory("convert_judge_lm"),
+        runtime=job_runtime("convert_judge_lm"),
     params:
         code=code("scripts/convert_judge_lm.py"),
     script:

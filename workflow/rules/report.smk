@@ -18,6 +18,9 @@ rule weight_norms:
         "benchmarks/weight_norms/weight_norms.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("weight_norms"),
+        runtime=job_runtime("weight_norms"),
     params:
         code=code("scripts/weight_norms.py"),
         base_name="θ0" if REFERENCE == MODELS["theta0"] else "reference",
@@ -48,6 +51,9 @@ rule plot:
         "benchmarks/plot/figures.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("plot"),
+        runtime=job_runtime("plot"),
     params:
         code=code("scripts/plot.py"),
         words=canonical(config["evaluation"]["words"]),
@@ -66,6 +72,9 @@ rule plot_pretraining:
         "benchmarks/plot_pretraining/figures.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("plot_pretraining"),
+        runtime=job_runtime("plot_pretraining"),
     params:
         code=code("scripts/plot_pretraining.py"),
         models=PRETRAINED,
@@ -94,6 +103,9 @@ rule plot_connectivity:
         "benchmarks/plot_connectivity/figures.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("plot_connectivity"),
+        runtime=job_runtime("plot_connectivity"),
     params:
         code=code("scripts/plot_connectivity.py"),
         pairs=CURVE_PAIRS,
@@ -119,6 +131,9 @@ rule summarize:
         "benchmarks/summarize/summary.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("summarize"),
+        runtime=job_runtime("summarize"),
     params:
         code=code("scripts/summarize.py"),
         pretrained=PRETRAINED,

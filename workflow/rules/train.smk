@@ -7,7 +7,8 @@ include: "train_helpers.smk"
 
 rule pretrain:
     input:
-        corpus=rules.prepare_corpus.output.corpus,
+        train="results/tokens/{model}/train.tokens",
+        val="results/tokens/{model}/val.tokens",
         tokenizer=TOKENIZER,
     output:
         model=directory("results/models/{model}"),
@@ -79,6 +80,9 @@ rule select_finetune:
         "benchmarks/select_finetune/{sentiment}.tsv"
     conda:
         "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("select_finetune"),
+        runtime=job_runtime("select_finetune"),
     params:
         code=code("scripts/select_finetune.py"),
         candidates=list(CANDIDATES),

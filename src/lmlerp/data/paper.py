@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,10 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from transformers import PreTrainedTokenizerBase
 
 from lmlerp.data import prompts
 from lmlerp.data.splits import assign_shares, normalise
+from lmlerp.io import atomic
 
 SST5_SENTIMENT = {0: "negative", 1: "negative", 2: "neutral", 3: "positive", 4: "positive"}
 SST5_SPLITS = {"train": "train", "validation": "val", "dev": "val", "test": "test"}
@@ -65,24 +69,48 @@ def sst5_movie(directory: str | Path) -> pd.DataFrame:
     return frame.assign(domain="movie")[["id", "rating", "text", "domain", "sentiment", "split"]]
 
 
-def c4_corpus(directory: str | Path, val_fraction: float, seed: int) -> pd.DataFrame:
-    """C4 documents as GPT-C4's corpus: columns doc_id, source, corpus, split, text.
+C4_ROWS_PER_GROUP = 8192  # documents per parquet row group: ≈40 MB of C4 text in memory at once
+
+
+def c4_documents(directory: str | Path) -> Iterator[str]:
+    """The normalised, non-empty texts of every `*.json.gz` file below `directory`, in order."""
+    for file in sorted(Path(directory).rglob("*.json.gz")):
+        for record in json_lines(file):
+            text = normalise(record["text"])
+            if text:
+                yield text
+
+
+def write_c4_corpus(
+    directory: str | Path, corpus_table: str | Path, val_fraction: float, seed: int
+) -> int:
+    """Write C4 documents as GPT-C4's corpus table (doc_id, source, corpus, split, text); return
+    the number of documents.
 
     Every `*.json.gz` file below `directory` is read (the config's file patterns choose how many
-    shards); documents are split into train / val by characters with `assign_shares`.
+    shards); documents are split into train / val by characters with `assign_shares`. Two passes
+    over the shards keep memory flat in the corpus size: the first keeps only each document's
+    length (for the split), the second writes row group after row group.
     """
-    files = sorted(Path(directory).rglob("*.json.gz"))
-    texts = [normalise(r["text"]) for f in files for r in json_lines(f)]
-    texts = [t for t in texts if t]
-    if len(texts) < 2:
-        raise ValueError(f"{directory}: fewer than two C4 documents in {len(files)} file(s)")
-    frame = pd.DataFrame({"text": texts})
-    frame.insert(0, "doc_id", [f"c4-{k}" for k in range(len(frame))])
-    frame.insert(1, "source", "c4")
-    frame.insert(2, "corpus", "theta_c4")
-    shares = {"train": 1 - val_fraction, "val": val_fraction}
-    frame.insert(3, "split", assign_shares(frame.text.str.len().tolist(), shares, seed))
-    return frame
+    sizes = np.fromiter((len(t) for t in c4_documents(directory)), dtype=np.int64)
+    if len(sizes) < 2:
+        files = len(list(Path(directory).rglob("*.json.gz")))
+        raise ValueError(f"{directory}: fewer than two C4 documents in {files} file(s)")
+    splits = assign_shares(sizes, {"train": 1 - val_fraction, "val": val_fraction}, seed)
+    schema = pa.schema([(c, pa.string()) for c in ("doc_id", "source", "corpus", "split", "text")])
+    with atomic.atomic_path(corpus_table) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        texts = c4_documents(directory)
+        for start in range(0, len(sizes), C4_ROWS_PER_GROUP):
+            stop = min(start + C4_ROWS_PER_GROUP, len(sizes))
+            group = {
+                "doc_id": [f"c4-{k}" for k in range(start, stop)],
+                "source": ["c4"] * (stop - start),
+                "corpus": ["theta_c4"] * (stop - start),
+                "split": splits[start:stop],
+                "text": list(itertools.islice(texts, stop - start)),
+            }
+            writer.write_table(pa.table(group, schema=schema))
+    return len(sizes)
 
 
 def prompt_text(record: Mapping[str, Any], where: str) -> str:

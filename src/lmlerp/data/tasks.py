@@ -77,7 +77,23 @@ def prepare_c4(*, c4: PathLike, corpus_table: PathLike, val_fraction: float, see
     """C4 shards as GPT-C4's pretraining corpus, split into train / val."""
     from lmlerp.data import paper
 
-    atomic.write_parquet(corpus_table, paper.c4_corpus(c4, val_fraction, seed))
+    paper.write_c4_corpus(c4, corpus_table, val_fraction, seed)
+
+
+def tokenize_corpus(
+    *, corpus_table: PathLike, tokenizer: PathLike, train_tokens: PathLike, val_tokens: PathLike,
+    name: str,
+) -> None:  # fmt: skip
+    """Tokenise corpus `name`'s train and val documents into two token files, streaming."""
+    from lmlerp.data import tokens as packing
+    from lmlerp.io import tokenizer as tok
+    from lmlerp.io import tokens
+
+    bpe = tok.load(tokenizer)
+    for split, path in (("train", train_tokens), ("val", val_tokens)):
+        texts = packing.corpus_texts(corpus_table, name, split)
+        count = tokens.write(path, packing.document_ids(bpe, texts), len(bpe))
+        print(f"{name} {split}: {count} tokens -> {path}", file=sys.stderr)
 
 
 def prepare_judge_data(

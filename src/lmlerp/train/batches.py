@@ -1,6 +1,6 @@
 """Batches for causal-LM training and evaluation: packed token streams and padded sentences.
 
-Pretraining packs documents into one stream and draws random windows (GPT-2's recipe);
+Pretraining reads random windows of a packed token file (GPT-2's recipe, `lmlerp.io.tokens`);
 fine-tuning pads sentences [EOS] + text + [EOS] and masks the padding out of the loss (-100).
 """
 
@@ -8,33 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input_ids, attention_mask, labels
 
 
-def token_stream(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> torch.Tensor:
-    """All documents as one 1-D id tensor, each followed by EOS (GPT-2 packing)."""
-    ids: list[int] = []
-    for text in texts:
-        ids += [*tokenizer.encode(text, add_special_tokens=False), tokenizer.eos_token_id]
-    if len(ids) < 2:
-        raise ValueError("no text to train on: the token stream is empty")
-    return torch.tensor(ids, dtype=torch.long)
-
-
 def block_batches(
-    stream: torch.Tensor, batch_size: int, block_size: int, seed: int
+    stream: np.ndarray, batch_size: int, block_size: int, seed: int
 ) -> Iterator[Batch]:
-    """Endless batches of random contiguous windows of the stream, seeded."""
+    """Endless batches of random contiguous windows of the stream (a token file's memory map),
+    seeded: batch s is a function of (seed, s) alone, and only its windows are ever read."""
     if len(stream) <= block_size:
         raise ValueError(f"token stream of {len(stream)} tokens is shorter than a block")
     generator = torch.Generator().manual_seed(seed)
-    offsets = torch.arange(block_size)
+    offsets = np.arange(block_size)
     while True:
         starts = torch.randint(0, len(stream) - block_size, (batch_size, 1), generator=generator)
-        ids = stream[starts + offsets]  # (B, T)
+        ids = torch.from_numpy(stream[starts.numpy() + offsets].astype(np.int64))  # (B, T)
         yield ids, torch.ones_like(ids), ids
 
 
@@ -97,8 +89,9 @@ def sentence_batches(
             yield pad([sequences[i] for i in batches[k]], pad_id, max_len)
 
 
-def stream_windows(stream: torch.Tensor, block_size: int, max_tokens: int, batch_size: int = 16):
-    """Consecutive non-overlapping windows of a validation stream, at most `max_tokens` tokens."""
+def stream_windows(stream: np.ndarray, block_size: int, max_tokens: int, batch_size: int = 16):
+    """Consecutive non-overlapping windows of a validation stream, at most `max_tokens` tokens
+    (only those are read from a memory map)."""
     stream = stream[: max(block_size, min(len(stream), max_tokens))]
     windows = [stream[i : i + block_size] for i in range(0, len(stream) - 1, block_size)]
     windows = [w for w in windows if len(w) > 1]

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
@@ -39,7 +40,8 @@ def gpt2(vocab_size: int, eos_id: int, arch: Mapping[str, int], seed: int) -> GP
 
 
 def run(
-    corpus: pd.DataFrame,
+    train_tokens: np.ndarray,
+    val_tokens: np.ndarray,
     name: str,
     tokenizer: PreTrainedTokenizerBase,
     arch: Mapping[str, int],
@@ -48,14 +50,12 @@ def run(
     device: str = "cpu",
     dtype: str = "float32",
 ) -> tuple[GPT2LMHeadModel, pd.DataFrame, dict[str, float]]:
-    """Train on corpus rows `corpus == name, split == train`; measure perplexity on its val rows.
+    """Train on windows of `train_tokens`; measure perplexity on `val_tokens` (both packed
+    streams, typically token files' memory maps, so memory does not grow with the corpus).
 
     Returns the model, the loss curve and metrics {val_nll, val_ppl, train_tokens, ...}, where
     val_ppl = exp(mean NLL per token) on up to `eval_tokens` validation tokens.
     """
-    rows = corpus[corpus.corpus == name]
-    train_stream = batches.token_stream(tokenizer, rows[rows.split == "train"].text.tolist())
-    val_stream = batches.token_stream(tokenizer, rows[rows.split == "val"].text.tolist())
     model = gpt2(len(tokenizer), tokenizer.eos_token_id, arch, seed)
     opt = loop.Optimisation(
         lr=hp["lr"],
@@ -72,14 +72,14 @@ def run(
         total=hp["steps"],
         min_ratio=hp["min_lr_ratio"],
     )
-    stream = batches.block_batches(train_stream, hp["batch_size"], hp["block_size"], seed)
+    stream = batches.block_batches(train_tokens, hp["batch_size"], hp["block_size"], seed)
     history = loop.train(model, stream, opt, schedule, device, dtype, desc=f"pretrain {name}")
-    windows = batches.stream_windows(val_stream, hp["block_size"], hp["eval_tokens"])
+    windows = batches.stream_windows(val_tokens, hp["block_size"], hp["eval_tokens"])
     val_nll = loss.mean_nll(model, windows, device)
     metrics = {
         "val_nll": val_nll,
         "val_ppl": math.exp(val_nll),
-        "train_tokens": len(train_stream),
+        "train_tokens": len(train_tokens),
         "tokens_seen": hp["steps"] * hp["batch_size"] * hp["block_size"],
         "parameters": sum(p.numel() for p in model.parameters()),
         **loop.summary(history),

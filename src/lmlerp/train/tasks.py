@@ -26,7 +26,8 @@ PathLike = str | os.PathLike
 
 def pretrain_model(
     *,
-    corpus: PathLike,
+    train_tokens: PathLike,
+    val_tokens: PathLike,
     tokenizer: PathLike,
     model_dir: PathLike,
     metrics_json: PathLike,
@@ -39,17 +40,18 @@ def pretrain_model(
     dtype: str,
     threads: int,
 ) -> None:
-    """Pretrain model `name` (θ0 or θC4) on its rows of the corpus; write model and metrics,
+    """Pretrain model `name` (θ0 or θC4) on its corpus's token files; write model and metrics,
     and the loss curve where `loss_table` is given."""
-    from lmlerp.io import checkpoints
+    from lmlerp.io import checkpoints, tokens
     from lmlerp.io import tokenizer as tok
     from lmlerp.train import pretrain
 
     device = jobs.setup(threads, device)  # this job's own GPU when several run at once
     bpe = tok.load(tokenizer)
     model, history, metrics = pretrain.run(
-        pd.read_parquet(corpus), name, bpe, arch, hp, seed, device, dtype
-    )
+        tokens.read(train_tokens), tokens.read(val_tokens), name, bpe, arch, hp, seed, device,
+        dtype,
+    )  # fmt: skip
     if loss_table is not None:
         atomic.write_parquet(loss_table, history)
     atomic.write_json(metrics_json, metrics)
