@@ -17,6 +17,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
 
 from lmlerp.train import batches, loop, loss, schedules
+from lmlerp.train.resume import Resume
 
 
 def gpt2(vocab_size: int, eos_id: int, arch: Mapping[str, int], seed: int) -> GPT2LMHeadModel:
@@ -47,11 +48,13 @@ def run(
     seed: int,
     device: str = "cpu",
     dtype: str = "float32",
+    resume: Resume | None = None,
 ) -> tuple[GPT2LMHeadModel, pd.DataFrame, dict[str, float]]:
     """Train on corpus rows `corpus == name, split == train`; measure perplexity on its val rows.
 
     Returns the model, the loss curve and metrics {val_nll, val_ppl, train_tokens, ...}, where
-    val_ppl = exp(mean NLL per token) on up to `eval_tokens` validation tokens.
+    val_ppl = exp(mean NLL per token) on up to `eval_tokens` validation tokens. With `resume`,
+    continues from its saved state and saves one every `resume.every` steps.
     """
     rows = corpus[corpus.corpus == name]
     train_stream = batches.token_stream(tokenizer, rows[rows.split == "train"].text.tolist())
@@ -72,8 +75,12 @@ def run(
         total=hp["steps"],
         min_ratio=hp["min_lr_ratio"],
     )
-    stream = batches.block_batches(train_stream, hp["batch_size"], hp["block_size"], seed)
-    history = loop.train(model, stream, opt, schedule, device, dtype, desc=f"pretrain {name}")
+    stream = functools.partial(
+        batches.block_batches, train_stream, hp["batch_size"], hp["block_size"], seed
+    )
+    history = loop.train(
+        model, stream, opt, schedule, device, dtype, desc=f"pretrain {name}", resume=resume
+    )
     windows = batches.stream_windows(val_stream, hp["block_size"], hp["eval_tokens"])
     val_nll = loss.mean_nll(model, windows, device)
     metrics = {
