@@ -8,6 +8,7 @@ The tiny config trains too fast to kill a job between two states reliably, so th
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from workflow_helpers import (
     RESUME_TARGETS,
     assert_resumed,
     assert_same_weights,
-    copy_run,
     snakemake,
 )
 
@@ -35,7 +35,9 @@ JOBS = [
 
 def kill_once_a_state_is_saved(work: Path, configfile: Path, rule: str, target: str, state: Path):
     """Re-run `rule`'s job for `target` and SIGKILL Snakemake and the job once a state exists."""
-    process = start(work, "--forcerun", rule, target, configfile=configfile)
+    process = start(
+        work, target, "--forcerun", rule, configfile=configfile
+    )  # targets first: --forcerun takes a list
     deadline = time.monotonic() + 600
     while not any(state.rglob("state.json")):
         assert process.poll() is None, f"{rule} ended before saving a state"
@@ -46,10 +48,10 @@ def kill_once_a_state_is_saved(work: Path, configfile: Path, rule: str, target: 
 
 @pytest.mark.parametrize(("rule", "target", "state", "log"), JOBS, ids=[j[0] for j in JOBS])
 def test_a_killed_training_job_resumes_from_its_state(
-    reference, tmp_path, rule, target, state, log
+    resume_reference, tmp_path, rule, target, state, log
 ):
-    run, configfile = reference
-    work = copy_run(run, tmp_path / "run")
+    run, configfile = resume_reference
+    work = shutil.copytree(run, tmp_path / "run", symlinks=True)
     kill_once_a_state_is_saved(work, configfile, rule, target, work / state)
     assert any((work / state).rglob("state.safetensors"))
     assert snakemake(work, "--unlock", configfile=configfile).returncode == 0

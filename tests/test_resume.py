@@ -233,3 +233,11 @@ def test_classifiers_resumed_from_a_state_are_bit_identical(bpe, tmp_path, inter
             assert (directory / "model.safetensors").read_bytes() == (
                 resumed[step] / "model.safetensors"
             ).read_bytes(), (seed, step)
+
+
+def test_clear_removes_the_state_and_a_killed_writer_s_temporary(tmp_path):
+    state = Resume(tmp_path / "resume" / "job", every=1, key="k")
+    (tmp_path / "resume" / "job").mkdir(parents=True)
+    (tmp_path / "resume" / ".job.abcd1234.tmp").mkdir()  # a save killed before its rename
+    state.clear()
+    assert list((tmp_path / "resume").iterdir()) == []

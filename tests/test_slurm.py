@@ -206,10 +206,10 @@ def test_a_cancelled_training_job_resumes_from_its_state(cluster, profile, tmp_p
     """`scancel` a pretraining job once it saved a state: the next run resumes from it (its log
     says from which step) and writes the weights of the uninterrupted run."""
     reference, configfile = request.getfixturevalue("resume_reference")
-    work = copy_run(reference, tmp_path / "run")
+    work = shutil.copytree(reference, tmp_path / "run", symlinks=True)
     target, state = RESUME_TARGETS[0], work / "resources/resume/pretrain/theta_c4"
     command = snakemake_command(
-        work, "--profile", str(profile), "--forcerun", "pretrain", target, configfile=configfile
+        work, "--profile", str(profile), target, "--forcerun", "pretrain", configfile=configfile
     )
     with (work / "cancelled.log").open("w") as out:
         run = subprocess.Popen(command, cwd=work, env=cluster.env, stdout=out, stderr=out)

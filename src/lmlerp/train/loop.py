@@ -108,6 +108,8 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     first, rows = resume.restore(model, optimizer, scheduler) if resume else (0, [])
+    if first and not callable(batches):
+        raise ValueError(f"{desc}: resuming from step {first} needs a BatchSource, not batches")
     stream = batches(first) if callable(batches) else batches
     steps = range(first, opt.steps)
     progress = tqdm(

@@ -126,8 +126,10 @@ class Resume:
         return record
 
     def clear(self) -> None:
-        """Remove the state (the job's outputs are written)."""
+        """Remove the state (the job's outputs are written), and what a writer killed while
+        saving one left beside it."""
         shutil.rmtree(self.directory, ignore_errors=True)
+        atomic.remove_stale_temporaries(self.directory)
 
 
 def log(message: str) -> None:
