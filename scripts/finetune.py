@@ -15,5 +15,6 @@ from lmlerp.train import tasks
 
 tasks.finetune_candidate(
     theta0=i.theta0, movie=i.movie, model_dir=o.model, loss_table=o.loss,
-    metrics_json=o.metrics, threads=snakemake.threads, **p,
+    metrics_json=o.metrics, threads=snakemake.threads,
+    code=snakemake.params.code, **p,
 )  # fmt: skip

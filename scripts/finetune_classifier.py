@@ -16,5 +16,6 @@ from lmlerp.connectivity import tasks
 tasks.finetune_classifiers(
     base=i.base, movie=i.movie, checkpoints_dir=o.checkpoints, loss_table=o.loss,
     data_record=o.data,
-    threads=snakemake.threads, **p,
+    threads=snakemake.threads,
+    code=snakemake.params.code, **p,
 )  # fmt: skip

@@ -15,5 +15,6 @@ from lmlerp.train import tasks
 
 tasks.finetune_reference(
     reference=i.reference, movie=i.movie, selection_table=i.selection, model_dir=o.model,
-    loss_table=o.loss, metrics_json=o.metrics, threads=snakemake.threads, **p,
+    loss_table=o.loss, metrics_json=o.metrics, threads=snakemake.threads,
+    code=snakemake.params.code, **p,
 )  # fmt: skip

@@ -15,5 +15,6 @@ from lmlerp.train import tasks
 
 tasks.pretrain_model(
     train_tokens=i.train, val_tokens=i.val, tokenizer=i.tokenizer, model_dir=o.model,
-    metrics_json=o.metrics, loss_table=o.loss, threads=snakemake.threads, **p,
+    metrics_json=o.metrics, loss_table=o.loss, threads=snakemake.threads,
+    code=snakemake.params.code, **p,
 )  # fmt: skip

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from workflow_helpers import prepare_workdir, snakemake
+import yaml
+from workflow_helpers import RESUME_TARGETS, TINY, prepare_workdir, snakemake
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +41,23 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs a CUDA device")
         for item in marked:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def resume_reference(tmp_path_factory) -> tuple[Path, Path]:
+    """An uninterrupted run of the tiny config with budgets long enough to kill a training job
+    between two resume states (pretraining 600 steps, a state every 100; classifiers 120 steps,
+    a checkpoint every 30), for the targets of `RESUME_TARGETS`; and its config file.
+    $LMLERP_RESUME_RUN may name such a finished run to reuse."""
+    if os.environ.get("LMLERP_RESUME_RUN"):  # a finished run of this fixture, only read
+        work = Path(os.environ["LMLERP_RESUME_RUN"])
+        return work, work / "config.yaml"
+    work = prepare_workdir(tmp_path_factory.mktemp("resume-reference"))
+    config = yaml.safe_load(TINY.read_text())
+    config["pretrain"].update(steps=600, checkpoint_every=100)
+    config["connectivity"]["finetune"].update(steps=120, checkpoint_every=30)
+    configfile = work / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(work, *RESUME_TARGETS, configfile=configfile, timeout=1800)
+    assert done.returncode == 0, done.stderr[-5000:]
+    return work, configfile

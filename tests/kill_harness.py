@@ -165,14 +165,16 @@ def temporaries(work: Path) -> list[Path]:
     return [p for root in ("results", "resources") for p in (work / root).rglob(".*.tmp")]
 
 
-def start(work: Path) -> subprocess.Popen:
+def start(work: Path, *args: str, configfile: Path = TINY) -> subprocess.Popen:
+    """Snakemake on `configfile` in `work` (extra `args`: targets, flags) in its own group."""
     command = [
         sys.executable, "-m", "snakemake",
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(work),
-        "--configfile", str(TINY),
+        "--configfile", str(configfile),
         "--cores", "2",
         "--rerun-incomplete",
+        *args,
     ]  # fmt: skip
     return subprocess.Popen(
         command,

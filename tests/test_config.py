@@ -184,7 +184,8 @@ def test_unknown_key_message_lists_the_allowed_keys():
     config["finetune"]["lrr"] = [1.0e-3]
     with pytest.raises(
         ConfigError,
-        match=r"allowed here: batch_size, lr, max_grad_norm, micro_batch_size, pool_size, seed, ",
+        match=r"allowed here: batch_size, checkpoint_every, lr, max_grad_norm, micro_batch_size, "
+        r"pool_size, seed, ",
     ):
         validate(config)
 

@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 import slurm_cluster
 import yaml
-from workflow_helpers import REPO, copy_run, snakemake, snakemake_command
+from workflow_helpers import (
+    REPO,
+    RESUME_TARGETS,
+    assert_resumed,
+    assert_same_weights,
+    copy_run,
+    snakemake,
+    snakemake_command,
+)  # fmt: skip
 
 pytestmark = pytest.mark.slurm
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
@@ -192,3 +200,32 @@ def test_a_cancelled_job_fails_the_run_and_the_next_run_completes(slurm_run, clu
     again = snakemake(slurm_run, "--profile", str(profile), str(target), env=cluster.env)
     assert again.returncode == 0, again.stderr[-5000:]
     assert (slurm_run / target).read_bytes() == reference
+
+
+def test_a_cancelled_training_job_resumes_from_its_state(cluster, profile, tmp_path, request):
+    """`scancel` a pretraining job once it saved a state: the next run resumes from it (its log
+    says from which step) and writes the weights of the uninterrupted run."""
+    reference, configfile = request.getfixturevalue("resume_reference")
+    work = shutil.copytree(reference, tmp_path / "run", symlinks=True)
+    target, state = RESUME_TARGETS[0], work / "resources/resume/pretrain/theta_c4"
+    command = snakemake_command(
+        work, "--profile", str(profile), target, "--forcerun", "pretrain", configfile=configfile
+    )
+    with (work / "cancelled.log").open("w") as out:
+        run = subprocess.Popen(command, cwd=work, env=cluster.env, stdout=out, stderr=out)
+        try:
+            job = wait_for_job(cluster, "pretrain")
+            deadline = time.monotonic() + 300
+            while not (state / "state.json").is_file():
+                assert time.monotonic() < deadline and run.poll() is None, "no state saved"
+                time.sleep(0.05)
+            assert cluster.run("scancel", job).returncode == 0
+            assert run.wait(timeout=300) != 0
+        finally:
+            run.kill()
+    again = snakemake(
+        work, "--profile", str(profile), target, configfile=configfile, env=cluster.env
+    )
+    assert again.returncode == 0, again.stderr[-5000:]
+    assert_resumed(work / "logs/pretrain/theta_c4.log")
+    assert_same_weights(work, reference, target)

@@ -13,6 +13,8 @@ from lmlerp.report.cost import job_counts  # noqa: F401  (re-exported for the te
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 DOWNLOADS = REPO / "resources" / "downloads"  # shared cache of the pinned PyPI artifacts
+# what the resume tests kill and re-run: a pretraining and a classifier job
+RESUME_TARGETS = ["results/models/theta_c4", "results/connectivity/finetune/pt20/full/checkpoints"]
 
 
 def prepare_workdir(workdir: Path) -> Path:
@@ -72,3 +74,19 @@ def copy_run(run: Path, dest: Path) -> Path:
     for path in linked:
         subprocess.run(["cp", "-al", run / path, dest / path], check=True)
     return dest
+
+
+def assert_resumed(log: Path) -> None:
+    """The job's log says it resumed from a saved state, at a step > 0."""
+    text = log.read_text()
+    steps = [int(n) for n in re.findall(r"resuming from step (\d+)", text)]
+    assert steps and min(steps) > 0, text[-3000:]
+
+
+def assert_same_weights(work: Path, reference: Path, target: str) -> None:
+    """Every safetensors file under `target` is byte-identical in `work` and `reference`."""
+    weights = sorted(p.relative_to(reference) for p in (reference / target).rglob("*.safetensors"))
+    assert weights, target
+    assert sorted(p.relative_to(work) for p in (work / target).rglob("*.safetensors")) == weights
+    for path in weights:
+        assert (work / path).read_bytes() == (reference / path).read_bytes(), path

@@ -32,6 +32,7 @@ rule pretrain_budget:
         seed=config["pretrain"]["seeds"]["theta0"],
         device=config["device"],
         dtype=config["dtype"],
+        resume="resources/resume/pretrain_budget/steps{steps}",  # training states: outside the outputs, which a failed job loses
     script:
         "../../scripts/pretrain_budget.py"
 
@@ -65,6 +66,7 @@ rule finetune_classifier:
         seeds=LMC["seeds"],
         device=config["device"],
         dtype=config["dtype"],
+        resume="resources/resume/finetune_classifier/{size}/{method}",  # training states: outside the outputs, which a failed job loses
     script:
         "../../scripts/finetune_classifier.py"
 

@@ -33,6 +33,7 @@ rule pretrain:
         seed=pretrain_seed,
         device=config["device"],
         dtype=config["dtype"],
+        resume="resources/resume/pretrain/{model}",  # training states: outside the outputs, which a failed job loses
     script:
         "../../scripts/pretrain.py"
 
@@ -63,6 +64,7 @@ rule finetune:
         sentiment=sentiment_name,
         device=config["device"],
         dtype=config["dtype"],
+        resume="resources/resume/finetune/{sentiment}/{candidate}",  # training states: outside the outputs, which a failed job loses
     script:
         "../../scripts/finetune.py"
 
@@ -118,5 +120,6 @@ rule finetune_reference:
         hp=finetune_hyperparameters(),
         device=config["device"],
         dtype=config["dtype"],
+        resume="resources/resume/finetune_reference",  # training states: outside the outputs, which a failed job loses
     script:
         "../../scripts/finetune_reference.py"

@@ -15,8 +15,10 @@ low-rank adapters and the head, and every checkpoint is the adapter merged into 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,10 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 
 from lmlerp.connectivity.examples import encode, train_batches
 from lmlerp.io import checkpoints
-from lmlerp.io.atomic import atomic_path
+from lmlerp.io.atomic import atomic_path, link_or_copy, write_parquet
 from lmlerp.train import loop, schedules
 from lmlerp.train.batches import Batch
+from lmlerp.train.resume import Resume, log
 
 # Config attributes that hold dropout probabilities, per architecture family.
 DROPOUT_KEYS = (
@@ -134,6 +137,7 @@ def finetune(
     lora: Mapping[str, Any] | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    resume: Resume | None = None,
 ) -> pd.DataFrame:
     """Fine-tune a classifier with AdamW and polynomial decay after warmup; save checkpoints.
 
@@ -141,12 +145,15 @@ def finetune(
     weight_decay, betas, eps, max_length (paper: batch 32, lr 1e-5, weight decay 0.1,
     β (0.9, 0.98), ε 1e-6). With `lora`, adapters are trained (at `lora['lr']`) and each
     checkpoint is the merged model. Checkpoints go to `out_dir/step-<n>` (safetensors), step 0
-    before the first update, the directory appearing only once all are written. Returns the loss
-    curve.
+    before the first update, the directory appearing only once all are written — or, with
+    `resume`, one by one, next to the training state saved at each of them, so that a re-run
+    continues from the last. Returns the loss curve.
     """
     max_len = hp["max_length"]
     encoded = encode(tokenizer, train_examples, max_len)
-    batches = train_batches(encoded, hp["batch_size"], tokenizer.pad_token_id, max_len, seed)
+    batches = functools.partial(
+        train_batches, encoded, hp["batch_size"], tokenizer.pad_token_id, max_len, seed
+    )
     if lora is not None:
         model = with_lora(model, lora)
     opt = loop.Optimisation(
@@ -165,17 +172,19 @@ def finetune(
         end_ratio=hp["end_lr_ratio"],
     )
     keep = set(checkpoint_steps(hp["steps"], hp["checkpoint_every"]))
-    with atomic_path(out_dir, directory=True) as tmp:
+    with contextlib.ExitStack() as stack:
+        if resume is None:
+            out_dir = stack.enter_context(atomic_path(out_dir, directory=True))
 
         def save(step: int, current: PreTrainedModel) -> None:
             if step in keep:
-                checkpoints.save(merged(current), tokenizer, tmp / f"step-{step}")
+                checkpoints.save(merged(current), tokenizer, Path(out_dir) / f"step-{step}")
 
         save(0, model)  # before any update: LoRA's B starts at 0, so its merge is θ0 + head
         torch.manual_seed(seed)  # dropout masks
         history = loop.train(
             model, batches, opt, schedule, device, dtype, desc=f"classifier seed {seed}",
-            after_step=save,
+            after_step=save, resume=resume,
         )  # fmt: skip
     return history
 
@@ -191,29 +200,55 @@ def finetune_seeds(
     lora: Mapping[str, Any] | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    resume: Resume | None = None,
 ) -> pd.DataFrame:
     """`finetune` a fresh classifier from `source` once per seed into `out_dir/seed<seed>`.
 
-    The directory appears only when every seed is done. Returns the loss curves with a seed
+    The directory appears only when every seed is done. With `resume` (its `every` is ignored:
+    states are saved at the checkpoints), each seed works in `resume.directory/seed<seed>`
+    (training state, checkpoints, and its loss curve once done: a re-run skips that seed); the
+    caller removes it once every output is written. Returns the loss curves with a seed
     column.
     """
+
+    def train(seed: int, checkpoints_dir: Path, state: Resume | None) -> pd.DataFrame:
+        model = load_pretrained(source, labels, hp["dropout"], seed)
+        return finetune(
+            model, tokenizer, train_examples, hp, seed, checkpoints_dir, lora, device, dtype,
+            state,
+        )  # fmt: skip
+
     histories = []
     with atomic_path(out_dir, directory=True) as tmp:
         for seed in seeds:
-            model = load_pretrained(source, labels, hp["dropout"], seed)
-            history = finetune(
-                model,
-                tokenizer,
-                train_examples,
-                hp,
-                seed,
-                seed_directory(tmp, seed),
-                lora,
-                device,
-                dtype,
-            )
+            if resume is None:
+                history = train(seed, seed_directory(tmp, seed), None)
+            else:
+                work = seed_work(resume, seed)
+                curve = work / "history.parquet"
+                if curve.is_file():
+                    history = pd.read_parquet(curve)
+                else:
+                    state = Resume(work / "state", hp["checkpoint_every"], resume.key)
+                    history = train(seed, work / "checkpoints", state)
+                    write_parquet(curve, history)
+                shutil.copytree(
+                    work / "checkpoints", seed_directory(tmp, seed), copy_function=link_or_copy
+                )
             histories.append(history.assign(seed=seed))
     return pd.concat(histories, ignore_index=True)
+
+
+def seed_work(resume: Resume, seed: int) -> Path:
+    """One seed's resume directory; a state saved under another key is removed first (logged)."""
+    marker = resume.directory / "key"
+    if marker.is_file() and marker.read_text() != resume.key:
+        log(f"ignoring the resume state in {resume.directory}: saved for other params; removed")
+        resume.clear()
+    if not marker.is_file():
+        with atomic_path(marker) as tmp:
+            tmp.write_text(resume.key)
+    return resume.directory / f"seed{seed}"
 
 
 def seed_directory(checkpoints: str | Path, seed: int) -> Path:

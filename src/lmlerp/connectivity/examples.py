@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lmlerp.train.batches import Batch, pad
+from lmlerp.train.batches import Batch, pad, skipped_epochs
 
 SENTIMENT_LABELS = {"negative": 0, "positive": 1}
 # GLUE train.tsv columns: first text, second text, label column, label names in index order.
@@ -179,16 +179,25 @@ def _batch(items: Sequence[tuple[list[int], int]], pad_id: int, max_len: int) ->
 
 
 def train_batches(
-    encoded: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int, max_len: int, seed: int
+    encoded: Sequence[tuple[list[int], int]],
+    batch_size: int,
+    pad_id: int,
+    max_len: int,
+    seed: int,
+    start: int = 0,
 ) -> Iterator[Batch]:
-    """Endless seeded epochs of shuffled, right-padded batches with class labels."""
+    """Endless seeded epochs of shuffled, right-padded batches with class labels, from batch
+    `start` on (whole epochs skipped by their permutation alone)."""
     if len(encoded) < batch_size:
         raise ValueError(f"{len(encoded)} examples cannot fill one batch of {batch_size}")
     generator = torch.Generator().manual_seed(seed)
+    per_epoch = len(encoded) // batch_size
+    skip = skipped_epochs(generator, len(encoded), per_epoch, start, draws=1)
     while True:
         order = torch.randperm(len(encoded), generator=generator).tolist()
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield _batch([encoded[i] for i in order[start : start + batch_size]], pad_id, max_len)
+        for first in range(skip * batch_size, per_epoch * batch_size, batch_size):
+            yield _batch([encoded[i] for i in order[first : first + batch_size]], pad_id, max_len)
+        skip = 0
 
 
 def held_out_batches(

@@ -33,20 +33,33 @@ def finetune_classifiers(
     device: str,
     dtype: str,
     threads: int,
+    resume: PathLike | None = None,
+    code: str = "",
 ) -> None:
     """Fine-tune a classifier from `base` once per seed (fully, or with `lora` adapters); record
-    the examples per split and the lines dropped reading the task's data in `data_record`."""
+    the examples per split and the lines dropped reading the task's data in `data_record`.
+    With a `resume` directory, a state is saved at every checkpoint and resumed from if its key
+    (params, inputs, `code`) matches (`classifier.finetune_seeds`)."""
     from lmlerp.connectivity import classifier, examples
     from lmlerp.io import tokenizer as tok
+    from lmlerp.train import resume as resumable
 
     device = jobs.setup(threads, device)
+    state = resumable.for_job(
+        resume, hp["checkpoint_every"],
+        {"hp": hp, "lora": lora, "data": data, "seeds": list(seeds), "device": device,
+         "dtype": dtype, "threads": threads},
+        [base, movie], code,
+    )  # fmt: skip
     train, _, record = examples.task_data(data, pd.read_parquet(movie))
     history = classifier.finetune_seeds(
         base, tok.load(base), train, hp, seeds, examples.num_labels(data["task"]),
-        checkpoints_dir, lora, device, dtype,
+        checkpoints_dir, lora, device, dtype, state,
     )  # fmt: skip
     atomic.write_parquet(loss_table, history)
     atomic.write_json(data_record, record)
+    if state is not None:
+        state.clear()
 
 
 def connect(

@@ -118,7 +118,13 @@ def link_copy(source: str | os.PathLike, directory: str | os.PathLike) -> None:
     extra disk for a GPT-2 Large checkpoint), copies elsewhere; atomic either way."""
     with atomic_path(directory, directory=True) as tmp:
         for path in sorted(Path(source).iterdir()):
-            try:
-                os.link(path, tmp / path.name)
-            except OSError:
-                shutil.copy2(path, tmp / path.name)
+            link_or_copy(path, tmp / path.name)
+
+
+def link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """A hard link of a file where the file system allows, else a copy (`shutil.copytree`'s
+    `copy_function` for whole checkpoint trees)."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)

@@ -16,16 +16,21 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input_ids, attention_
 
 
 def block_batches(
-    stream: np.ndarray, batch_size: int, block_size: int, seed: int
+    stream: np.ndarray, batch_size: int, block_size: int, seed: int, start: int = 0
 ) -> Iterator[Batch]:
     """Endless batches of random contiguous windows of the stream (a token file's memory map),
-    seeded: batch s is a function of (seed, s) alone, and only its windows are ever read."""
+    seeded: batch s is a function of (seed, s) alone, and only its windows are ever read. From
+    batch `start` on (the skipped batches' draws are made, their windows not cut: resuming
+    costs nothing)."""
     if len(stream) <= block_size:
         raise ValueError(f"token stream of {len(stream)} tokens is shorter than a block")
     generator = torch.Generator().manual_seed(seed)
     offsets = np.arange(block_size)
+    high = len(stream) - block_size
+    for _ in range(start):
+        torch.randint(0, high, (batch_size, 1), generator=generator)
     while True:
-        starts = torch.randint(0, len(stream) - block_size, (batch_size, 1), generator=generator)
+        starts = torch.randint(0, high, (batch_size, 1), generator=generator)
         ids = torch.from_numpy(stream[starts.numpy() + offsets].astype(np.int64))  # (B, T)
         yield ids, torch.ones_like(ids), ids
 
@@ -63,6 +68,7 @@ def sentence_batches(
     max_len: int,
     seed: int,
     pool_size: int = 512,
+    start: int = 0,
 ) -> Iterator[Batch]:
     """Endless shuffled epochs of padded sentence batches, grouped by length, seeded.
 
@@ -73,11 +79,16 @@ def sentence_batches(
     data, not all of it: a pool as large as the data sorts the whole epoch by length, and every
     epoch then cuts nearly the same batches (the old 16 batches × 256 exceed an SST-5 class of
     ≈3,300 sentences). Keep pool_size well below the number of sentences.
+
+    The stream starts at batch `start`: every epoch has ⌊N / batch_size⌋ batches, so whole
+    epochs are skipped by drawing their two permutations only (`skipped_epochs`).
     """
     if len(sequences) < batch_size:
         raise ValueError(f"{len(sequences)} sentences cannot fill one batch of {batch_size}")
     generator = torch.Generator().manual_seed(seed)
     pool = max(1, pool_size // batch_size) * batch_size
+    per_epoch = len(sequences) // batch_size
+    skip = skipped_epochs(generator, len(sequences), per_epoch, start, draws=2)
     while True:
         order = torch.randperm(len(sequences), generator=generator).tolist()
         order = order[: len(order) - len(order) % batch_size]  # drop the ragged tail
@@ -85,8 +96,23 @@ def sentence_batches(
         for start in range(0, len(order), pool):
             chunk = sorted(order[start : start + pool], key=lambda i: len(sequences[i]))
             batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-        for k in torch.randperm(len(batches), generator=generator).tolist():
+        for k in torch.randperm(len(batches), generator=generator).tolist()[skip:]:
             yield pad([sequences[i] for i in batches[k]], pad_id, max_len)
+        skip = 0
+
+
+def skipped_epochs(
+    generator: torch.Generator, n: int, per_epoch: int, start: int, draws: int
+) -> int:
+    """Advance `generator` past the whole epochs before batch `start` of an epoch-shuffled
+    stream whose epoch draws `randperm(n)` (and, with draws=2, `randperm(per_epoch)`); return
+    the batches to skip inside the current epoch."""
+    epochs, skip = divmod(start, per_epoch)
+    for _ in range(epochs):
+        torch.randperm(n, generator=generator)
+        if draws == 2:
+            torch.randperm(per_epoch, generator=generator)
+    return skip
 
 
 def stream_windows(stream: np.ndarray, block_size: int, max_tokens: int, batch_size: int = 16):

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlerp.train import batches, loop, schedules
 from lmlerp.train.loss import sentence_nll
+from lmlerp.train.resume import Resume
 
 
 def sentiment_sentences(movie: pd.DataFrame, sentiment: str, split: str) -> list[str]:
@@ -54,6 +55,7 @@ def run(
     hp: Mapping[str, Any],
     device: str = "cpu",
     dtype: str = "float32",
+    resume: Resume | None = None,
 ) -> tuple[PreTrainedModel, pd.DataFrame, dict[str, float]]:
     """Fine-tune `model` on `sentiment` training sentences with one grid candidate.
 
@@ -62,14 +64,15 @@ def run(
     and every CUDA device), the dropout masks: a hub θ0 such as GPT-2 Large trains with dropout
     0.1, so without it two runs of one candidate would differ.
     Metrics: val_ppl = exp(NLL on own-sentiment validation sentences), plus both NLLs.
+    With `resume`, continues from its saved state and saves one every `resume.every` steps.
     """
     max_len = model.config.n_positions
     train_sequences = batches.encode_sentences(
         tokenizer, sentiment_sentences(movie, sentiment, "train")
     )
-    stream = batches.sentence_batches(
-        train_sequences, candidate["batch_size"], tokenizer.pad_token_id, max_len, hp["seed"],
-        pool_size=hp["pool_size"],
+    stream = functools.partial(
+        batches.sentence_batches, train_sequences, candidate["batch_size"],
+        tokenizer.pad_token_id, max_len, hp["seed"], hp["pool_size"],
     )  # fmt: skip
     opt = loop.Optimisation(
         lr=candidate["lr"],
@@ -82,7 +85,9 @@ def run(
         schedules.linear_schedule, warmup=hp["warmup_steps"], total=candidate["steps"]
     )
     torch.manual_seed(hp["seed"])  # dropout masks; seeds every CUDA device too
-    history = loop.train(model, stream, opt, schedule, device, dtype, desc=f"finetune {sentiment}")
+    history = loop.train(
+        model, stream, opt, schedule, device, dtype, desc=f"finetune {sentiment}", resume=resume
+    )
     nlls = validation_nlls(model, tokenizer, movie, max_len, device)
     own = nlls["nll_pos_val" if sentiment == "positive" else "nll_neg_val"]
     metrics = {"val_nll": own, "val_ppl": math.exp(own), **nlls, **loop.summary(history)}

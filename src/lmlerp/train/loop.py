@@ -21,6 +21,9 @@ from transformers import PreTrainedModel
 
 from lmlerp.train.batches import Batch
 from lmlerp.train.loss import autocast
+from lmlerp.train.resume import Resume
+
+BatchSource = Callable[[int], Iterator[Batch]]  # first step -> the batches from that step on
 
 
 @dataclass(frozen=True)
@@ -82,30 +85,45 @@ def clip_gradients(model: PreTrainedModel, max_norm: float | None) -> None:
 
 def train(
     model: PreTrainedModel,
-    batches: Iterator[Batch],
+    batches: Iterator[Batch] | BatchSource,
     opt: Optimisation,
     schedule: Callable[[int], float],
     device: str = "cpu",
     dtype: str = "float32",
     desc: str = "train",
     after_step: Callable[[int, PreTrainedModel], None] | None = None,
+    resume: Resume | None = None,
 ) -> pd.DataFrame:
     """Run `opt.steps` AdamW steps of the model's own loss; return the curve (step, lr, loss).
 
     The loss is whatever the model returns for `labels`: next-token cross-entropy for a causal
     LM, class cross-entropy for a sequence classifier. `after_step(n, model)` is called after
-    optimizer step n (1-based), e.g. to save a checkpoint every k steps.
+    optimizer step n (1-based), e.g. to save a checkpoint every k steps. With `resume`, the run
+    continues from its saved state (if any) and saves one every `resume.every` steps; `batches`
+    is then a `BatchSource`, called with the first step to run (a plain iterator starts at 0).
     """
     model.to(device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    rows = []
-    progress = tqdm(range(opt.steps), desc=desc, file=sys.stderr, mininterval=5, ascii=True)
+    first, rows = resume.restore(model, optimizer, scheduler) if resume else (0, [])
+    if first and not callable(batches):
+        raise ValueError(f"{desc}: resuming from step {first} needs a BatchSource, not batches")
+    stream = batches(first) if callable(batches) else batches
+    steps = range(first, opt.steps)
+    progress = tqdm(
+        steps,
+        desc=desc,
+        file=sys.stderr,
+        mininterval=5,
+        ascii=True,
+        initial=first,
+        total=opt.steps,
+    )
     for step in progress:
         try:
-            loss = accumulate_gradients(model, next(batches), opt.micro_batch_size, device, dtype)
+            loss = accumulate_gradients(model, next(stream), opt.micro_batch_size, device, dtype)
         except FloatingPointError as error:
             raise FloatingPointError(f"{desc}: {error} at step {step}") from error
         clip_gradients(model, opt.max_grad_norm)
@@ -115,6 +133,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         if after_step is not None:
             after_step(step + 1, model)
+        if resume is not None and resume.due(step + 1, opt.steps):
+            resume.save(step + 1, model, optimizer, scheduler, rows)
         progress.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
     model.eval()
     return pd.DataFrame(rows)

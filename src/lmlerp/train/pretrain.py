@@ -18,6 +18,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
 
 from lmlerp.train import batches, loop, loss, schedules
+from lmlerp.train.resume import Resume
 
 
 def gpt2(vocab_size: int, eos_id: int, arch: Mapping[str, int], seed: int) -> GPT2LMHeadModel:
@@ -49,12 +50,14 @@ def run(
     seed: int,
     device: str = "cpu",
     dtype: str = "float32",
+    resume: Resume | None = None,
 ) -> tuple[GPT2LMHeadModel, pd.DataFrame, dict[str, float]]:
     """Train on windows of `train_tokens`; measure perplexity on `val_tokens` (both packed
     streams, typically token files' memory maps, so memory does not grow with the corpus).
 
     Returns the model, the loss curve and metrics {val_nll, val_ppl, train_tokens, ...}, where
-    val_ppl = exp(mean NLL per token) on up to `eval_tokens` validation tokens.
+    val_ppl = exp(mean NLL per token) on up to `eval_tokens` validation tokens. With `resume`,
+    continues from its saved state and saves one every `resume.every` steps.
     """
     model = gpt2(len(tokenizer), tokenizer.eos_token_id, arch, seed)
     opt = loop.Optimisation(
@@ -72,8 +75,12 @@ def run(
         total=hp["steps"],
         min_ratio=hp["min_lr_ratio"],
     )
-    stream = batches.block_batches(train_tokens, hp["batch_size"], hp["block_size"], seed)
-    history = loop.train(model, stream, opt, schedule, device, dtype, desc=f"pretrain {name}")
+    stream = functools.partial(
+        batches.block_batches, train_tokens, hp["batch_size"], hp["block_size"], seed
+    )
+    history = loop.train(
+        model, stream, opt, schedule, device, dtype, desc=f"pretrain {name}", resume=resume
+    )
     windows = batches.stream_windows(val_tokens, hp["block_size"], hp["eval_tokens"])
     val_nll = loss.mean_nll(model, windows, device)
     metrics = {
