@@ -74,6 +74,7 @@ paper-smoke: $(STAMP)
 	mkdir -p $(SMOKE)/resources && ln -sfn $(CURDIR)/resources/downloads $(SMOKE)/resources/downloads
 	$(TIMED) $(VENV)/bin/snakemake --cores $(CORES) \
 	  --directory $(SMOKE) --resources mem_mb=$(SMOKE_MEM_MB) gpu=1 \
-	  --configfile configs/paper-smoke.yaml --config device=$(DEVICE) dtype=$(DTYPE)
+	  --configfile configs/paper-smoke.yaml --config device=$(DEVICE) dtype=$(DTYPE) \
+	  'evaluation={judge_lm_dtype: $(DTYPE)}'
 	@grep -sE "Elapsed|Maximum resident" $(SMOKE)/time.txt || true
 	@echo "Figures: $(SMOKE)/results/figures/; numbers: $(SMOKE)/results/summary.json"
