@@ -70,7 +70,8 @@ SMOKE_MEM_MB ?= 20000
 TIMED = $(if $(wildcard /usr/bin/time),/usr/bin/time -v -o $(SMOKE)/time.txt)
 paper-smoke: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) resources/vader resources/gensim
-	$(PY) -m lmlerp standins --out $(SMOKE)/hub
+	$(PY) -m lmlerp standins --out $(SMOKE)/hub --downloads resources/downloads \
+	  --movie resources/vader/movie.tsv --corpus resources/gensim/lee_background.cor
 	mkdir -p $(SMOKE)/resources && ln -sfn $(CURDIR)/resources/downloads $(SMOKE)/resources/downloads
 	$(TIMED) $(VENV)/bin/snakemake --cores $(CORES) \
 	  --directory $(SMOKE) --resources mem_mb=$(SMOKE_MEM_MB) gpu=1 \

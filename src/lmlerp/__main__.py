@@ -45,12 +45,12 @@ def parser() -> argparse.ArgumentParser:
             "DExperts-prompt and QQP files made from the offline default's VADER and Lee texts. "
             "Model directories already present are kept."
         ),
-        epilog="example: python -m lmlerp standins --out runs/paper-smoke/hub",
+        epilog="`make paper-smoke` runs it with the offline default's downloaded files",
     )
     stand.add_argument("--out", required=True, help="directory of the stand-ins (hub/ of the run)")
-    stand.add_argument("--downloads", default="resources/downloads", help="pinned downloads")
-    stand.add_argument("--movie", default="resources/vader/movie.tsv", help="VADER movie ratings")
-    stand.add_argument("--corpus", default="resources/gensim/lee_background.cor", help="documents")
+    stand.add_argument("--downloads", required=True, help="directory of the pinned downloads")
+    stand.add_argument("--movie", required=True, help="VADER movie ratings (movie.tsv)")
+    stand.add_argument("--corpus", required=True, help="documents, one per line (Lee corpus)")
     stand.add_argument("--seed", type=int, default=0, help="seed of the random weights and splits")
     return top
 
@@ -64,9 +64,8 @@ def standins(args: argparse.Namespace) -> int:
 
     for given in (args.movie, args.corpus):
         if not Path(given).is_file():
-            print(f"lmlerp standins: error: {given} is missing (run the default's download "
-                  "rule first: snakemake --cores 2 resources/vader resources/gensim)",
-                  file=sys.stderr)  # fmt: skip
+            print(f"lmlerp standins: error: {given} is missing (the offline default's download "
+                  "rule writes it: see make paper-smoke)", file=sys.stderr)  # fmt: skip
             return 2
     try:
         written = stand_ins.write_all(
