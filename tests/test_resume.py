@@ -14,6 +14,7 @@ from lmlerp import jobs
 from lmlerp.connectivity import classifier
 from lmlerp.connectivity import examples as lmc_examples
 from lmlerp.data import bpe as bpe_training
+from lmlerp.data.tokens import document_ids
 from lmlerp.io import checkpoints
 from lmlerp.io import tokenizer as tok
 from lmlerp.train import batches as lm_batches
@@ -81,7 +82,7 @@ def movie() -> pd.DataFrame:
 
 
 def test_block_batches_from_start_continue_the_stream():
-    stream = torch.arange(500)
+    stream = np.arange(500, dtype=np.uint16)  # as a token file's memory map
     whole = list(itertools.islice(lm_batches.block_batches(stream, 4, 16, seed=3), 9))
     resumed = list(itertools.islice(lm_batches.block_batches(stream, 4, 16, 3, start=5), 4))
     for a, b in zip(whole[5:], resumed, strict=True):
@@ -117,9 +118,11 @@ PRETRAIN = {
 
 
 def pretrained(bpe, state: Resume | None):
-    corpus = pd.DataFrame({"text": TEXTS, "corpus": "theta0", "split": "train"})
-    corpus.loc[::7, "split"] = "val"
-    return pretrain.run(corpus, "theta0", bpe, ARCH, PRETRAIN, 11, resume=state)
+    """Pretraining on packed ids of TEXTS (every 7th text held out), as token files give them."""
+    val = [t for k, t in enumerate(TEXTS) if k % 7 == 0]
+    train = [t for k, t in enumerate(TEXTS) if k % 7 != 0]
+    train_ids, val_ids = (next(document_ids(bpe, [texts])) for texts in (train, val))
+    return pretrain.run(train_ids, val_ids, "theta0", bpe, ARCH, PRETRAIN, 11, resume=state)
 
 
 def test_pretraining_resumed_from_a_state_is_bit_identical(bpe, tmp_path, interrupt, capfd):
