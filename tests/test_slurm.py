@@ -22,6 +22,7 @@ import pytest
 import slurm_cluster
 import yaml
 from workflow_helpers import (
+    GPU_RULES,
     REPO,
     RESUME_TARGETS,
     assert_resumed,
@@ -36,7 +37,7 @@ PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 # The rules that carry `resources: gpu=GPUS` (those under the config's `resources:`). The tiny
 # config runs on the CPU (GPUS = 0), so the test profile sets gpu=1 on them, as `device: cuda`
 # would: only the request is under test here.
-GPU_RULES = set(yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())["resources"])
+
 PAPER_ONLY = {"finetune_reference"}  # planned only when the reference is not θ0 (paper scale)
 PLACEHOLDERS = {"slurm_account": "<ACCOUNT>", "slurm_partition": "<PARTITION>"}
 
@@ -114,6 +115,8 @@ def submitted_jobs(cluster) -> list[dict[str, str]]:
     found = []
     for line in shown.splitlines():
         fields = dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", line))
+        if "JobId" not in fields:  # "No jobs in the system"
+            continue
         rule = re.match(r"rule_(.+?)(?:_wildcards_.*)?$", fields.get("Comment", ""))
         found.append(
             {

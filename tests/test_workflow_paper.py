@@ -111,7 +111,9 @@ def test_hub_theta0_is_fetched_and_nothing_offline_is_built(paper_like_run, stan
     assert manifest["path"] == str((stand_ins["root"] / "gpt2").resolve())
     for built in ("tokenizer", "models/theta0", "judge", "models/judge_lm"):
         assert not (paper_like_run / "results" / built).exists(), built
-    assert sorted(p.name for p in (paper_like_run / "resources").iterdir()) == ["downloads", "hub"]
+    resources = paper_like_run / "resources"
+    assert sorted(p.name for p in resources.iterdir() if p.name != "resume") == ["downloads", "hub"]
+    assert not any((resources / "resume").rglob("state.json"))  # finished jobs left no state
 
 
 def test_summary_and_tables_come_from_the_transformer_judges(paper_like_run, stand_ins):

@@ -12,6 +12,9 @@ from lmlerp.report.cost import job_counts  # noqa: F401  (re-exported for the te
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
+# The rules that request gpu=1 with device: cuda (resources: gpu=GPUS in workflow/rules/)
+GPU_RULES = frozenset({"pretrain", "finetune", "finetune_reference", "evaluate", "pretrain_budget"})
+GPU_RULES |= {"finetune_classifier", "connect", "bezier"}
 DOWNLOADS = REPO / "resources" / "downloads"  # shared cache of the pinned PyPI artifacts
 # what the resume tests kill and re-run: a pretraining and a classifier job
 RESUME_TARGETS = ["results/models/theta_c4", "results/connectivity/finetune/pt20/full/checkpoints"]
