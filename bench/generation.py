@@ -35,6 +35,7 @@ import torch
 import yaml
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from lmlerp.data.standins import GPT2_SHAPES
 from lmlerp.generate import combiners, nucleus, sampler
 from lmlerp.io import checkpoints
 from lmlerp.io import tokenizer as tok
@@ -42,8 +43,6 @@ from lmlerp.space import merge, paths
 from lmlerp.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
-GPT2_LARGE = {"n_layer": 36, "n_head": 20, "n_embd": 1280}
-GPT2_XL = {"n_layer": 48, "n_head": 25, "n_embd": 1600}
 GPT2_VOCAB = 50257
 REBUILD_REPEATS = 30  # a rebuild takes milliseconds: many runs, the best kept
 PAPER_CONFIG = ROOT / "configs/paper.yaml"
@@ -324,8 +323,8 @@ def scoring_rate(model, device, batch: int, length: int, repeats: int) -> float:
 def cuda_section(args: argparse.Namespace) -> dict:
     device = torch.device("cpu" if args.smoke else "cuda")
     dtype = torch.float32 if args.smoke else torch.bfloat16
-    large = {"n_layer": 2, "n_head": 2, "n_embd": 64} if args.smoke else GPT2_LARGE
-    xl = {"n_layer": 2, "n_head": 2, "n_embd": 64} if args.smoke else GPT2_XL
+    large = {"n_layer": 2, "n_head": 2, "n_embd": 64} if args.smoke else GPT2_SHAPES["gpt2-large"]
+    xl = {"n_layer": 2, "n_head": 2, "n_embd": 64} if args.smoke else GPT2_SHAPES["gpt2-xl"]
     vocab = 512 if args.smoke else GPT2_VOCAB
     n_prompts = 4 if args.smoke else args.cuda_prompts
     samples = 2 if args.smoke else args.samples

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from transformers import AutoModel, BertConfig, GPT2Config, GPT2LMHeadModel, RobertaConfig
 
+from lmlerp.data.standins import GPT2_SHAPES, ROBERTA_BASE
+
 H100_BF16_FLOPS = 989e12  # dense bf16 peak of an H100 SXM
 ESTIMATES = {
     "decode_tokens_per_s": (36e3, "estimate: DESIGN §6, HF generate static cache, H100"),
@@ -31,17 +33,16 @@ SST5_TOKENS = 23  # mean GPT-2 tokens of an SST-5 sentence (≈19 words; an esti
 PROMPT_TOKENS = 10  # prompts are cut at ≤10 tokens
 FP32 = 4  # bytes per saved parameter: checkpoints are fp32 safetensors
 SIZES = {  # parameter counts of the paper's models, from their configs (no weights)
-    "gpt2-large": GPT2Config(n_layer=36, n_head=20, n_embd=1280),
-    "gpt2-xl": GPT2Config(n_layer=48, n_head=25, n_embd=1600),
-    "distilgpt2": GPT2Config(n_layer=6, n_head=12, n_embd=768),
-    "roberta-base": RobertaConfig(vocab_size=50265, max_position_embeddings=514),
+    **{name: GPT2Config(**shape) for name, shape in GPT2_SHAPES.items()},
+    "roberta-base": RobertaConfig(**ROBERTA_BASE),
     "roberta-large": RobertaConfig(
-        vocab_size=50265,
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
-        max_position_embeddings=514,
+        **{
+            **ROBERTA_BASE,
+            "hidden_size": 1024,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "intermediate_size": 4096,
+        }
     ),
     "bert-base-uncased": BertConfig(),
 }
