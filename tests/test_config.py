@@ -110,6 +110,12 @@ MALFORMED = [
         _set("connectivity.finetune.checkpoint_every", LMC_STEPS + 1),
         r"'connectivity\.finetune\.checkpoint_every'",
     ),
+    (
+        "unknown-curve-pair",
+        _set("connectivity.curves.pairs", ["seeds_full", "theta0_c4"]),
+        r"'connectivity\.curves\.pairs\[1\]'.*theta0_c4",
+    ),
+    ("no-curve-pair", _set("connectivity.curves.pairs", []), r"'connectivity\.curves\.pairs'"),
     ("glue-without-path", _set("connectivity.task", "glue_qqp"), r"'connectivity\.glue\.path'"),
     ("one-seed-only", _set("connectivity.seeds", [42]), r"'connectivity\.seeds'"),
     ("one-point-path", _set("connectivity.path_points", 1), r"'connectivity\.path_points'"),

@@ -40,6 +40,15 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert "finetune_reference" not in counts  # θ0 is the small model: Fig 9 (a) is θ0 vs θ+
 
 
+def test_curve_pairs_choose_the_bezier_jobs(tmp_path):
+    """connectivity.curves.pairs: the curves drawn (configs/paper-smoke.yaml leaves θ± out)."""
+    pairs = "connectivity={curves: {pairs: [seeds_lora]}}"
+    result = snakemake(tmp_path, "--dry-run", "--config", pairs, configfile=REPO / "config.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = [j for j in jobs(result.stdout + result.stderr) if j["rule"] == "bezier"]
+    assert [j["wildcards"] for j in planned] == ["pair=seeds_lora"]
+
+
 PAPER = REPO / "configs" / "paper.yaml"
 
 
@@ -91,6 +100,7 @@ def test_paper_config_dry_run_plans_the_full_paper_dag(paper_dry_run):
     assert counts["finetune_reference"] == 1  # Fig 9 (a): DistilGPT-2 vs DistilGPT-2+
     assert counts["plot_pretraining"] == 1  # Fig 11: GPT-C4's loss
     assert counts["aggregate"] == len(points)
+    assert counts["bezier"] == 3  # seeds (full), seeds (LoRA), θ+ ↔ θ− (GPT-2 Large)
     encoders = config["connectivity"]["models"]
     assert counts["fetch_encoder"] == len(encoders) == 3  # BERT base, RoBERTa base and large
     assert counts["finetune_classifier"] == len(encoders) + 1  # + LoRA for the curves' model

@@ -6,7 +6,7 @@ LMC_SIZES = list(LMC["models"])
 LMC_METHODS = {size: ["full"] for size in LMC_SIZES} | {
     LMC["curves"]["model"]: ["full", "lora"]
 }
-CURVE_PAIRS = ["seeds_full", "seeds_lora", "theta_pos_neg"]
+CURVE_PAIRS = LMC["curves"].get("pairs", ["seeds_full", "seeds_lora", "theta_pos_neg"])
 # The quantities whose barriers are tabulated: F1 (of QQP's duplicates) only where the report
 # gives it (lmlerp.connectivity.examples.positive_class).
 LMC_QUANTITIES = ["loss", "error"] + (["f1_error"] if LMC["task"] == "glue_qqp" else [])

@@ -111,7 +111,9 @@ def seed_pair_lines(
     frames = []
     for step in steps:
         model = classifier.load(next(iter(saved.values()))[step]).to(device)
-        states = {s: frozen(classifier.load(found[step]).to(device)) for s, found in saved.items()}
+        states = {
+            s: classifier.load(found[step]).to(device).state_dict() for s, found in saved.items()
+        }
         for seed1, seed2 in itertools.combinations(states, 2):
             bases = {"theta1": states[seed1], "theta2": states[seed2]}
             curve = evaluate_path(model, bases, line, ts, evaluate, dtype)
@@ -177,12 +179,6 @@ def model_loss(
     return loss_of
 
 
-def frozen(model: PreTrainedModel) -> State:
-    """A copy of the model's state dict that later loads into the model cannot change (tied
-    tensors still alias each other, so `combine` combines them once)."""
-    return copy.deepcopy(model).state_dict()
-
-
 def trainable(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The model's parameters by name (a tied tensor once): what the curve moves."""
     return {name: p.detach() for name, p in model.named_parameters()}
@@ -213,15 +209,22 @@ def bezier_vs_line(
     Returns the curves (columns path = line | bezier, t, and the metrics of `evaluate`), the
     training history, and φ as a model of model1's class.
     """
-    theta1, theta2 = frozen(model1), frozen(model2)
     loss_of = model_loss(model1, batches, dtype)
     phi, history = train_control_point(
         trainable(model1), trainable(model2), loss_of, steps, lr, seed
     )
     phi_model = with_parameters(model1, phi)
-    bases = {"theta1": theta1, "phi": phi_model.state_dict(), "theta2": theta2}
+    del phi  # φ lives on in phi_model: one copy of the weights fewer while the paths are scored
+    # the endpoints' own tensors are the bases (tied tensors alias, so `combine` combines them
+    # once); each point is loaded into a copy of model1, which leaves θ1 as it was
+    bases = {
+        "theta1": model1.state_dict(),
+        "phi": phi_model.state_dict(),
+        "theta2": model2.state_dict(),
+    }
+    vessel = copy.deepcopy(model1)
     frames = [
-        evaluate_path(model1, bases, PATHS[name], ts, evaluate, dtype).assign(path=name)
+        evaluate_path(vessel, bases, PATHS[name], ts, evaluate, dtype).assign(path=name)
         for name in ("line", "bezier")
     ]
     return pd.concat(frames, ignore_index=True), history, phi_model
