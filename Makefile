@@ -65,7 +65,11 @@ gpu-wheels:  # no $(STAMP): only pip is needed, never a (re)install
 SMOKE ?= runs/paper-smoke
 DEVICE ?= cpu
 DTYPE ?= float32
-SMOKE_MEM_MB ?= 20000
+SMOKE_MEM_MB ?= 23000
+# θ+ ↔ θ−'s Bezier curve trains a GPT-2 Large φ (≈ 22 GB of fp32 state): on a GPU only
+CPU_PAIRS := [seeds_full, seeds_lora]
+GPU_PAIRS := [seeds_full, seeds_lora, theta_pos_neg]
+SMOKE_PAIRS ?= $(if $(filter cuda,$(DEVICE)),$(GPU_PAIRS),$(CPU_PAIRS))
 # GNU time gives the run's wall time and its largest job's peak RSS where it is installed
 TIMED = $(if $(wildcard /usr/bin/time),/usr/bin/time -v -o $(SMOKE)/time.txt)
 paper-smoke: $(STAMP)
@@ -76,6 +80,6 @@ paper-smoke: $(STAMP)
 	$(TIMED) $(VENV)/bin/snakemake --cores $(CORES) \
 	  --directory $(SMOKE) --resources mem_mb=$(SMOKE_MEM_MB) gpu=1 \
 	  --configfile configs/paper-smoke.yaml --config device=$(DEVICE) dtype=$(DTYPE) \
-	  'evaluation={judge_lm_dtype: $(DTYPE)}'
+	  'evaluation={judge_lm_dtype: $(DTYPE)}' 'connectivity={curves: {pairs: $(SMOKE_PAIRS)}}'
 	@grep -sE "Elapsed|Maximum resident" $(SMOKE)/time.txt || true
 	@echo "Figures: $(SMOKE)/results/figures/; numbers: $(SMOKE)/results/summary.json"

@@ -46,16 +46,16 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def resume_reference(tmp_path_factory) -> tuple[Path, Path]:
     """An uninterrupted run of the tiny config with budgets long enough to kill a training job
-    between two resume states (pretraining 600 steps, a state every 100; classifiers 120 steps,
-    a checkpoint every 30), for the targets of `RESUME_TARGETS`; and its config file.
+    between two resume states (pretraining 240 steps, a state every 40; classifiers 60 steps,
+    a checkpoint every 15), for the targets of `RESUME_TARGETS`; and its config file.
     $LMLERP_RESUME_RUN may name such a finished run to reuse."""
     if os.environ.get("LMLERP_RESUME_RUN"):  # a finished run of this fixture, only read
         work = Path(os.environ["LMLERP_RESUME_RUN"])
         return work, work / "config.yaml"
     work = prepare_workdir(tmp_path_factory.mktemp("resume-reference"))
     config = yaml.safe_load(TINY.read_text())
-    config["pretrain"].update(steps=600, checkpoint_every=100)
-    config["connectivity"]["finetune"].update(steps=120, checkpoint_every=30)
+    config["pretrain"].update(steps=240, checkpoint_every=40)
+    config["connectivity"]["finetune"].update(steps=60, checkpoint_every=15)
     configfile = work / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     done = snakemake(work, *RESUME_TARGETS, configfile=configfile, timeout=1800)

@@ -98,6 +98,10 @@ def paper_like_run(stand_ins, tmp_path_factory) -> Path:
     # a hub θ0 has no pretraining budget to vary: connect the seeds of θ0 itself
     config["connectivity"]["models"] = {"theta0": {"pretrain_steps": config["pretrain"]["steps"]}}
     config["connectivity"]["curves"]["model"] = "theta0"
+    # the connectivity stages are the tiny run's; here two seeds and the LM curve (θ± from the
+    # hub θ0) keep them in the DAG at the least cost
+    config["connectivity"]["seeds"] = [42, 43]
+    config["connectivity"]["curves"]["pairs"] = ["theta_pos_neg"]
     work = prepare_workdir(tmp_path_factory.mktemp("paper-like"))
     configfile = work / "paper-like.yaml"
     configfile.write_text(yaml.safe_dump(config))
