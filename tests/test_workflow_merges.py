@@ -84,7 +84,7 @@ def test_a_mergekit_sweep_is_a_family_and_nothing_is_written_but_recipes(merged)
     assert recipe.method == "ties" and recipe.params["densities"] == {
         "theta_neg": 0.3, "theta_pos": 0.3,
     }  # fmt: skip
-    assert list(recipe.bases)[0] == "theta0"  # the base model first: class, config, tokenizer
+    assert next(iter(recipe.bases)) == "theta0"  # the base first: class, config, tokenizer
     assert set(recipe.bases) == {"theta0", "theta_pos", "theta_neg"}
     written = list((merged / "results/evaluate").glob("mk_*/**/*.safetensors"))
     assert written == []
