@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint clean-results clean-cache gpu-wheels paper-smoke
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, exactly pinned: 2.13.0 is the CPU wheel here (an unpinned torch pulls CUDA).
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.lock
+	# test-only (mergekit, the merge methods' reference): --no-deps, so no pin moves
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-test.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 

@@ -39,7 +39,7 @@ from lmlerp.data.standins import GPT2_SHAPES
 from lmlerp.generate import combiners, nucleus, sampler
 from lmlerp.io import checkpoints
 from lmlerp.io import tokenizer as tok
-from lmlerp.space import merge, paths
+from lmlerp.space import families, merge, mergekit_yaml, paths
 from lmlerp.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,11 +379,15 @@ def paper_plan(config: dict) -> dict:
     first `perplexity_samples` samples of each prompt, prompt (≤ `prompts.max_tokens`) +
     continuation. Test-set NLL and the classifiers are not counted (measured apart).
     """
-    families = {f: config["paths"][f] for f in config["paths"]}
-    families[paths.DEXPERTS] = {"alpha": config["dexperts"]["alpha"]}
+    grids = {f: paths.family_points(f, c) for f, c in config["paths"].items() if f != "merges"}
+    for name, entry in config["paths"].get("merges", {}).items():  # merge-method families
+        grids[name] = families.family_points(families.resolve(name, entry, mergekit_yaml.read))
+    grids[paths.DEXPERTS] = paths.family_points(
+        paths.DEXPERTS, {"alpha": config["dexperts"]["alpha"]}
+    )
     per_job = config["evaluation"]["points_per_job"]
-    counts = {f: len(paths.family_points(f, c)) for f, c in families.items()}
-    jobs = sum(len(paths.chunks(paths.family_points(f, c), per_job)) for f, c in families.items())
+    counts = {f: len(grid) for f, grid in grids.items()}
+    jobs = sum(len(paths.chunks(grid, per_job)) for grid in grids.values())
     p, g = config["prompts"], config["generation"]
     prompts = p["neutral"] + p["positive"] + p["negative"] + len(p.get("fixed", []))
     sequences = prompts * g["samples_per_prompt"]

@@ -22,6 +22,7 @@ MODELS = ["theta0", "theta_c4", "theta_pos", "theta_neg"]
 FIGURES = [
     "fig03_g1", "fig04_word_probabilities", "fig05_g1_vs_g2", "fig06_dexperts_vs_weights",
     "fig07_g3", "fig08_g3_nll", "fig09_weight_norms", "fig10_decorrelated", "fig11_pretraining",
+    "fig12_comparison",
 ]  # fmt: skip
 
 

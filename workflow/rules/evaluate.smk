@@ -36,6 +36,7 @@ rule evaluate:
         filter_p=config["dexperts"]["filter_p"],
         device=config["device"],
         dtype=config["dtype"],
+        merge=merge_spec,  # a merge family's method, parameters and mergekit YAML
         cache="results/cache/points",  # finished points by content key (evaluate/cache.py)
     script:
         "../../scripts/evaluate.py"

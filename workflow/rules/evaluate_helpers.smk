@@ -1,5 +1,5 @@
 # Grids, wildcard constraints and input/params functions of the rules in evaluate.smk.
-from lmlerp.space import paths
+from lmlerp.space import families, mergekit_yaml, paths
 
 
 def family_coordinates(family):
@@ -9,12 +9,25 @@ def family_coordinates(family):
     return config["paths"][family]
 
 
-FAMILIES = [*config["paths"], paths.DEXPERTS]
+# Merge-method families (paths.merges): resolved once here, a mergekit YAML read and translated,
+# so that its content reaches the evaluate jobs through params (an edit re-runs them).
+MERGES = {
+    name: families.resolve(name, entry, mergekit_yaml.read)
+    for name, entry in config["paths"].get("merges", {}).items()
+}
+BUILTIN = [family for family in config["paths"] if family != "merges"]
+FAMILIES = [*BUILTIN, *MERGES, paths.DEXPERTS]
+
+
+def family_grid(family):
+    """The points (label, coordinates) of any family, in config order."""
+    if family in MERGES:
+        return families.family_points(MERGES[family])
+    return paths.family_points(family, family_coordinates(family))
+
+
 CHUNKS = {
-    family: paths.chunks(
-        paths.family_points(family, family_coordinates(family)),
-        config["evaluation"]["points_per_job"],
-    )
+    family: paths.chunks(family_grid(family), config["evaluation"]["points_per_job"])
     for family in FAMILIES
 }
 # The model directory each scorer kind reads, where this workflow builds or fetches it.
@@ -44,7 +57,7 @@ def evaluation_inputs(wildcards):
     In the decorrelated family the base named theta0 is REFERENCE (θ0 itself by default); the
     recipes record the directory, so the substitution is visible in every result.
     """
-    names = set(paths.FAMILY_BASES[wildcards.family]) | {"theta0"}
+    names = set(base_names(wildcards)) | {"theta0"}
     dirs = {name: MODELS[name] for name in sorted(names)}
     if wildcards.family == "decorrelated":
         dirs["theta0"] = REFERENCE
@@ -72,7 +85,15 @@ def sampling_settings(wildcards):
 
 
 def base_names(wildcards):
+    """The bases the chunk's family reads (a merge family: every base any of its points uses)."""
+    if wildcards.family in MERGES:
+        return families.family_bases(MERGES[wildcards.family])
     return list(paths.FAMILY_BASES[wildcards.family])
+
+
+def merge_spec(wildcards):
+    """A merge family's resolved spec (its mergekit YAML included), None for the others."""
+    return canonical(MERGES[wildcards.family]) if wildcards.family in MERGES else None
 
 
 def chunk_outputs(wildcards, output="points"):

@@ -45,6 +45,12 @@ rule plot:
         fig08=figure("fig08_g3_nll", "../report/fig08.rst"),
         fig09=figure("fig09_weight_norms", "../report/fig09.rst"),
         fig10=figure("fig10_decorrelated", "../report/fig10.rst"),
+        fig12=figure("fig12_comparison", "../report/fig12.rst"),
+        comparison=report(
+            "results/tables/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Figures",
+        ),
     log:
         "logs/plot/figures.log",
     benchmark:

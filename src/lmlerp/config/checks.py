@@ -20,6 +20,7 @@ def check(config: Mapping[str, Any]) -> None:
     """Every cross-key rule below, in order; the first violation raises ConfigError."""
     _check_semantics(config)
     _check_sources(config)
+    _check_merges(config)
 
 
 def _check_semantics(config: Mapping[str, Any]) -> None:
@@ -190,6 +191,18 @@ def _check_connectivity(lmc: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"config key 'connectivity.glue.path': task {lmc['task']} needs a GLUE task directory"
         )
+
+
+def _check_merges(config: Mapping[str, Any]) -> None:
+    """Every merge family resolves (its method's keys, known bases, a readable and supported
+    mergekit YAML, parameters in range): `lmlerp.space.families`, torch-free."""
+    from lmlerp.space import families, mergekit_yaml
+
+    builtin = [name for name in config["paths"] if name != "merges"]
+    try:
+        families.check_entries(config["paths"].get("merges", {}), builtin, mergekit_yaml.read)
+    except families.FamilyError as error:
+        raise ConfigError(str(error)) from None
 
 
 def visible_cuda_devices() -> int:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from lmlerp.io import digests
 from lmlerp.io.atomic import read_parquet
-from lmlerp.space import paths
+from lmlerp.space import families, paths
 
 # Settings that change speed, scheduling or what else is written, never a point's numbers.
 NOT_IN_KEY = {
@@ -127,12 +127,15 @@ def point_parts(
     point: Mapping[str, Any],
     base_sha256: Mapping[str, str],
     filter_p: float | None,
+    spec: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What makes a point's model: its coefficients with each base's weights sha256 (the recipe's
-    content), or for DExperts its α, filter_p and the sha256 of θ0, θ+ and θ−.
+    content), or for DExperts its α, filter_p and the sha256 of θ0, θ+ and θ−, or for a TIES,
+    DARE or SLERP point of a merge family (`spec`) its method and params with the bases' sha256.
 
     The family name is not part of it: g3 on the line α + β = 0 is the same model as g2 (same
-    bases, same coefficients), and shares its entries.
+    bases, same coefficients), and shares its entries; so does task arithmetic along θ+ − θ−,
+    and a mergekit YAML with the same merge as a config family.
     """
     if family == paths.DEXPERTS:
         names = paths.FAMILY_BASES[paths.DEXPERTS]
@@ -140,7 +143,14 @@ def point_parts(
             "dexperts": {"alpha": point["alpha"], "filter_p": filter_p},
             "bases": {name: base_sha256[name] for name in names},
         }
-    coefficients = paths.coefficients(family, paths.coordinates(point))
+    if spec is not None:
+        definition = families.point_merge(spec, point)
+        coefficients = families.coefficients(definition)
+        if coefficients is None:
+            used = families.bases_of(definition)
+            return {"merge": definition, "bases": {name: base_sha256[name] for name in used}}
+    else:
+        coefficients = paths.coefficients(family, paths.coordinates(point))
     return {"weights": {name: [base_sha256[name], c] for name, c in coefficients.items()}}
 
 

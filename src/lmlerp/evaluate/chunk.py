@@ -35,7 +35,7 @@ from lmlerp.generate import combiners, sampler
 from lmlerp.io import tokenizer as tok
 from lmlerp.io.atomic import atomic_path, read_parquet
 from lmlerp.score import perplexity, scorers
-from lmlerp.space import merge, paths, recipes
+from lmlerp.space import families, merge, methods, paths, recipes
 from lmlerp.train.loss import sentence_nll
 
 FIG4_PROMPT = "The movie was"
@@ -110,13 +110,14 @@ def evaluate_points(
     dexperts_filter_p: float | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    spec: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[Mapping[str, Any], pd.DataFrame, dict[str, float]]]:
     """(point, samples, metrics row) of each point in turn, as soon as it is done.
 
     The samples are `score_samples`'s frame and the row `point_metrics`'s, as they come out (no
     coordinates: `assemble` adds them). Each point is sampled with the same seed, so differences
     between points are the models'. The sampled models live on `device` with weights in `dtype`
-    (rebuilt in float32, cast once).
+    (rebuilt in float32, cast once). `spec` is a merge-method family's (`families.resolve`).
     """
     weights = getattr(torch, dtype)
     if family == DEXPERTS:
@@ -129,13 +130,30 @@ def evaluate_points(
             combine = combiners.dexperts(point["alpha"], dexperts_filter_p)
             model = None
         else:
-            model = interpolator.rebuild(paths.coefficients(family, paths.coordinates(point)))
+            model = rebuild(interpolator, family, point, spec)
             models, combine = [model], combiners.plain
         with torch.inference_mode():
             samples = sampler.generate_table(models, combine, data.prompts, tokenizer, **sampling)
             samples = score_samples(samples, judges, settings, data.prompts)
             row = point_metrics(model, tokenizer, data, settings["batch_size"])
         yield point, samples, row
+
+
+def rebuild(
+    interpolator: merge.Interpolator,
+    family: str,
+    point: Mapping[str, Any],
+    spec: Mapping[str, Any] | None = None,
+) -> PreTrainedModel:
+    """A point's model, rebuilt in place: affine points by the fused θ = cᵀ·Θ, TIES, DARE and
+    SLERP by `methods.merge` on the bases' rows of Θ."""
+    if spec is None:
+        return interpolator.rebuild(paths.coefficients(family, paths.coordinates(point)))
+    definition = families.point_merge(spec, point)
+    coefficients = families.coefficients(definition)
+    if coefficients is not None:
+        return interpolator.rebuild(coefficients)
+    return interpolator.load(methods.merge(definition, interpolator.base_states()))
 
 
 def assemble(
@@ -154,7 +172,7 @@ def assemble(
         meta = {
             "family": family,
             "point": point["label"],
-            "alpha": point["alpha"],
+            "alpha": point.get("alpha", float("nan")),  # a lone mergekit point has none
             "beta": point.get("beta", float("nan")),
         }
         sample_tables.append(samples.assign(**meta))
@@ -169,6 +187,7 @@ def write_recipes(
     out: Path,
     bases: Mapping[str, PreTrainedModel] | None = None,
     digests: Mapping[str, str] | None = None,
+    spec: Mapping[str, Any] | None = None,
 ) -> None:
     """One `recipe.json` per weight-space point (bases, their sha256, coefficients), atomically.
 
@@ -176,7 +195,8 @@ def write_recipes(
     written next to its recipe as a safetensors `save_pretrained` directory `model/` — for
     export and small models; at scale a recipe is enough, the evaluation rebuilds in memory.
     DExperts points combine logits, not weights, so their directory stays empty. `digests`
-    (base name → weights sha256) spares hashing the bases again when the caller has.
+    (base name → weights sha256) spares hashing the bases again when the caller has. `spec`:
+    a merge-method family's (`families.resolve`), whose recipes carry method and params.
     """
     with atomic_path(out, directory=True) as tmp:
         if family == DEXPERTS:
@@ -184,6 +204,16 @@ def write_recipes(
         recipes.check_compatible(base_dirs)  # once per job: every point uses these bases
         if digests is None:
             digests = {name: recipes.weights_sha256(d) for name, d in base_dirs.items()}
+        if spec is not None:  # a merge-method family: method and params in each recipe
+            for point in points:
+                recipe = recipes.Recipe.of_merge(
+                    family, families.point_coordinates(spec, point),
+                    families.point_merge(spec, point), base_dirs, digests,
+                )  # fmt: skip
+                recipe.write(tmp / point["label"] / "recipe.json")
+                if bases is not None:
+                    recipes.materialize(recipe, tmp / point["label"] / "model", bases=bases)
+            return
         wanted = {p["label"] for p in points}
         coordinates = {k: sorted({p[k] for p in points}) for k in points[0] if k != "label"}
         for point in paths.points(family, coordinates):

@@ -37,6 +37,7 @@ def evaluate(
     threads: int,
     cache: PathLike,
     code: str,
+    merge: Mapping[str, Any] | None = None,
 ) -> None:
     """Rebuild, sample and score every point of `grid` (one chunk of `family`) not in the cache.
 
@@ -46,7 +47,9 @@ def evaluate(
     missing ones are evaluated — the bases and judges are loaded only then — and each is stored
     as soon as it is done, so a killed job keeps its finished points. The outputs are then
     assembled from the cache. The recipes (and, with `materialize: weights`, the weights, which
-    need the bases) of the chunk's points go to `recipes`.
+    need the bases) of the chunk's points go to `recipes`. `merge` is the spec of a merge-method
+    family (`space.families.resolve`: task arithmetic, TIES, DARE, SLERP, a mergekit YAML), None
+    for the built-in families and DExperts.
     """
     from lmlerp.evaluate import cache as point_cache
     from lmlerp.evaluate import chunk
@@ -63,7 +66,7 @@ def evaluate(
         code=code,
     )  # fmt: skip
     parts = {
-        p["label"]: {**shared, "point": point_cache.point_parts(family, p, sha256, filter_p)}
+        p["label"]: {**shared, "point": point_cache.point_parts(family, p, sha256, filter_p, merge)}
         for p in grid
     }
     keys = {label: point_cache.point_key(part) for label, part in parts.items()}
@@ -77,12 +80,14 @@ def evaluate(
     )
     weights = settings["materialize"] == "weights"
     claimed, models = _load_bases(base_dirs, threads, device) if missing or weights else ("", {})
-    chunk.write_recipes(family, grid, base_dirs, Path(recipes), models if weights else None, sha256)
+    chunk.write_recipes(
+        family, grid, base_dirs, Path(recipes), models if weights else None, sha256, merge
+    )
     if missing:
         tokenizer, judges = chunk.load_judges(inputs, settings, scorers, claimed, dtype)
         done = chunk.evaluate_points(
             family, missing, models, tokenizer, judges, data, sampling, settings, filter_p,
-            device=claimed, dtype=dtype,
+            device=claimed, dtype=dtype, spec=merge,
         )  # fmt: skip
         for point, point_samples, row in done:
             store.put(keys[point["label"]], point_samples, row, parts[point["label"]])

@@ -14,6 +14,7 @@ a benchmark JSON gives it (`measured`), otherwise an estimate, named as such wit
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 from transformers import AutoModel, BertConfig, GPT2Config, GPT2LMHeadModel, RobertaConfig
 
 from lmlerp.data.standins import GPT2_SHAPES, ROBERTA_BASE
+from lmlerp.space.families import COORDINATES as MERGE_COORDINATES
 
 H100_BF16_FLOPS = 989e12  # dense bf16 peak of an H100 SXM
 ESTIMATES = {
@@ -69,15 +71,21 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def points(config: Mapping[str, Any]) -> dict[str, int]:
-    """Evaluation points per family, as the evaluate rule chunks them."""
+    """Evaluation points per family, as the evaluate rule chunks them (merge families: the
+    product of their coordinate lists; a mergekit YAML: its sweep's values, else 1)."""
     paths = config["paths"]
-    return {
+    counts = {
         "g1": len(paths["g1"]["alpha"]),
         "g2": len(paths["g2"]["alpha"]),
         "g3": len(paths["g3"]["alpha"]) * len(paths["g3"]["beta"]),
         "decorrelated": len(paths["decorrelated"]["alpha"]),
-        "dexperts": len(config["dexperts"]["alpha"]),
     }
+    for name, entry in paths.get("merges", {}).items():
+        swept = [entry[c] for c in MERGE_COORDINATES.get(entry["method"], ())]
+        if "sweep" in entry:
+            swept.append(entry["sweep"]["values"])
+        counts[name] = math.prod(len(values) for values in swept)
+    return {**counts, "dexperts": len(config["dexperts"]["alpha"])}
 
 
 def workload(config: Mapping[str, Any], encoders: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -127,7 +127,8 @@ def experiments(
     for family, path, trend in zip(families, tables, trends, strict=True):
         table = pd.read_parquet(path)
         table = table[table.kind == "all"]
-        entry = {key: _floats(table[key]) for key in COORDINATES.get(family, ("alpha",))}
+        plane = ("alpha", "beta") if table.beta.notna().any() else ("alpha",)  # a 2-D merge family
+        entry = {key: _floats(table[key]) for key in COORDINATES.get(family, plane)}
         for key in EXPERIMENT_METRICS.get(family, DEFAULT_METRICS):
             entry[key] = _floats(table[key])
             for bound in ("lo", "hi"):

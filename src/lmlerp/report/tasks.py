@@ -1,4 +1,4 @@
-"""The jobs of the report stage: Figs 3–11, the connectivity figures, summary.json.
+"""The jobs of the report stage: Figs 3–12, the connectivity figures, summary.json.
 
 Torch and transformers (≈6 s to import) are imported only inside the tasks that need them.
 """
@@ -21,10 +21,11 @@ FAMILIES = ("g1", "g2", "g3", "decorrelated", "dexperts")
 def plot(
     *, inputs: Mapping[str, PathLike], figures_out: Mapping[str, PathLike], words: Mapping
 ) -> None:
-    """Figs 3–10 from the tables (`inputs`: one per family, and norms) into `figures_out`."""
-    from lmlerp.report import figures
+    """Figs 3–10 and the comparison of every family (fig12, and its table `comparison`) from the
+    tables (`inputs`: one per family, merge families too, and norms) into `figures_out`."""
+    from lmlerp.report import comparison, figures
 
-    t = {name: pd.read_parquet(inputs[name]) for name in FAMILIES}
+    t = {name: pd.read_parquet(path) for name, path in inputs.items() if name != "norms"}
     drawn = {
         "fig03": figures.fig03_g1(t["g1"]),
         "fig04": figures.fig04_word_probabilities(t["g1"], words),
@@ -34,7 +35,9 @@ def plot(
         "fig08": figures.fig08_g3_nll(t["g3"]),
         "fig09": figures.fig09_weight_norms(pd.read_parquet(inputs["norms"])),
         "fig10": figures.fig10_decorrelated(t["decorrelated"]),
+        "fig12": comparison.figure(t),
     }
+    atomic.write_tsv(figures_out["comparison"], comparison.matched(t))
     for name, fig in drawn.items():
         figures.save(fig, figures_out[name])
 
@@ -79,7 +82,10 @@ def summarize(
     connectivity, curves, connectivity_data, and judge_metrics where this config trains the
     TF-IDF judge.
     """
+    from lmlerp.report import comparison
+
     judge = inputs.get("judge_metrics")
+    tables = {f: pd.read_parquet(path) for f, path in zip(families, inputs["tables"], strict=True)}
     result = {
         "models": summary.models(inputs["pretrain_metrics"], inputs["selections"], pretrained),
         "judge": atomic.read_json(judge) if judge else {},
@@ -88,6 +94,7 @@ def summarize(
         "connectivity": summary.connectivity(
             inputs["connectivity"], inputs["curves"], inputs["connectivity_data"]
         ),
+        "comparison": comparison.summary(comparison.matched(tables)),
         "timings_s": summary.stage_timings(benchmarks, constraints),
     }
     atomic.write_json(summary_json, result)

@@ -1,7 +1,8 @@
-"""Weight space: path families and their grids, checked affine combinations, recipes, norms.
+"""Weight space: path families and their grids, checked affine combinations, merge methods
+(TIES, DARE, SLERP, mergekit YAML), recipes, norms.
 
-`paths` and `labels` are pure Python (the Snakefile builds grids from them at parse time);
-`merge`, `recipes` and `norms` do the tensor work.
+`paths`, `labels`, `families` and `mergekit_yaml` are pure Python (the Snakefile builds grids
+from them at parse time); `merge`, `methods`, `recipes` and `norms` do the tensor work.
 """
 
 from lmlerp._lazy import exports

@@ -139,11 +139,13 @@ class Interpolator:
         self.flat = torch.empty(total, dtype=dtype, device=device)
         self.scratch = None if dtype == torch.float32 else torch.empty_like(self.stack[0])
         offset = 0
+        self.layout: dict[str, tuple[int, int, torch.Size]] = {}  # key → (offset, numel, shape)
         for key, value in tensors.values():
             n = value.numel()
             for row, name in enumerate(self.names):
                 self.stack[row, offset : offset + n] = states[name][key].reshape(-1)
             value.data = self.flat[offset : offset + n].view(value.shape)
+            self.layout[key] = (offset, n, value.shape)
             offset += n
         self.flat.copy_(self.stack[0])  # the first base until `rebuild`
         self.coefficients = torch.zeros(len(self.names), dtype=torch.float32)
@@ -170,4 +172,23 @@ class Interpolator:
         else:
             torch.mv(self.stack.T, c, out=self.scratch)
             self.flat.copy_(self.scratch)  # the one cast
+        return self.model
+
+    def base_states(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Each base's floating-point tensors as float32 views of its row of Θ (tied tensors
+        once): the inputs of a merge that is no affine combination (`methods.merge`), at no
+        extra memory."""
+        return {
+            name: {
+                key: self.stack[row, offset : offset + n].view(shape)
+                for key, (offset, n, shape) in self.layout.items()
+            }
+            for row, name in enumerate(self.names)
+        }
+
+    @torch.no_grad()
+    def load(self, state: Mapping[str, torch.Tensor]) -> PreTrainedModel:
+        """Write a merged state (keys of `layout`) into the model's parameters, cast once."""
+        for key, (offset, n, _) in self.layout.items():
+            self.flat[offset : offset + n].copy_(state[key].reshape(-1))
         return self.model

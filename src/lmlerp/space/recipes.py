@@ -2,9 +2,12 @@
 
 A point is stored as a small `Recipe` (family, coordinates, coefficients, and the sha256 of every
 base it combines) rather than as weights: 400 GPT-2 Large points would be ~600 GB (DESIGN §2).
-`materialize` rebuilds the weights from a recipe with `merge.combine` (fp32 accumulation, one
-pass), in memory or as a safetensors directory; `check_compatible` refuses bases of another
-architecture or tokenizer before any weight is read.
+A point of a merge-method family (`families`: task arithmetic, TIES, DARE, SLERP, a mergekit
+YAML) also carries its `method` and `params` (every base and number the merge uses); its
+coefficients are the affine expansion where there is one (task arithmetic), else null.
+`materialize` rebuilds the weights from a recipe with `merge.combine` or `methods.merge` (fp32
+accumulation), in memory or as a safetensors directory; `check_compatible` refuses bases of
+another architecture or tokenizer before any weight is read.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from transformers import PreTrainedModel
 from lmlerp.io import checkpoints, digests
 from lmlerp.io import tokenizer as tok
 from lmlerp.io.atomic import write_json
+from lmlerp.space import families, methods
 from lmlerp.space.merge import combine
 from lmlerp.space.paths import Point, coefficients, label
+
+LINEAR = "linear"  # the method of the built-in families g1, g2, g3, decorrelated
 
 # config.json keys that fix the tensor layout of GPT-2-like models (dropout may differ).
 ARCHITECTURE = ("model_type", "n_layer", "n_embd", "n_head", "vocab_size", "n_positions")
@@ -77,15 +83,30 @@ class Recipe:
     `bases` maps each base name to {"path": checkpoint directory, "sha256": weights_sha256(path)};
     its order is the coefficients' order, and the first base gives the model class, config and
     tokenizer of the result. Paths are stored as given (relative to the working directory).
+    `method` and `params` are a merge-method point's (`families.point_merge`); a built-in
+    family's recipe has method "linear", no params, and is written without the two keys.
     """
 
     family: str
     coords: dict[str, float]
     label: str
-    coefficients: dict[str, float]
+    coefficients: dict[str, float] | None
     bases: dict[str, dict[str, str]]
+    method: str = LINEAR
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def merge(self) -> dict[str, Any] | None:
+        """The point's {"method", "params"}, or None for a built-in family's point."""
+        return {"method": self.method, "params": self.params} if self.params else None
 
     def __post_init__(self) -> None:
+        for name, entry in self.bases.items():
+            if set(entry) != {"path", "sha256"}:
+                raise ValueError(f"recipe base '{name}' needs exactly 'path' and 'sha256'")
+        if self.merge is not None:
+            self._check_merge()
+            return
         expected = coefficients(self.family, self.coords)
         if expected != self.coefficients:
             raise ValueError(
@@ -102,9 +123,18 @@ class Recipe:
                 f"recipe '{self.family}/{self.label}': bases {list(self.bases)} do not match "
                 f"coefficients {list(self.coefficients)}"
             )
-        for name, entry in self.bases.items():
-            if set(entry) != {"path", "sha256"}:
-                raise ValueError(f"recipe base '{name}' needs exactly 'path' and 'sha256'")
+
+    def _check_merge(self) -> None:
+        """A merge point's coefficients, bases and label follow from its method and params."""
+        where = f"recipe '{self.family}/{self.label}'"
+        expected = families.coefficients(self.merge)
+        if expected != self.coefficients:
+            raise ValueError(f"{where}: coefficients {self.coefficients} are not {expected}")
+        if list(self.bases) != families.bases_of(self.merge):
+            raise ValueError(f"{where}: bases {list(self.bases)} are not the merge's "
+                             f"{families.bases_of(self.merge)}")  # fmt: skip
+        if families.label(self.coords) != self.label:
+            raise ValueError(f"{where}: label should be '{families.label(self.coords)}'")
 
     @classmethod
     def build(
@@ -131,16 +161,42 @@ class Recipe:
         bases = {name: {"path": str(path), "sha256": sha256[name]} for name, path in used.items()}
         return cls(point.family, dict(point.coords), point.label, dict(point.coefficients), bases)
 
+    @classmethod
+    def of_merge(
+        cls,
+        family: str,
+        coords: Mapping[str, float],
+        merge: Mapping[str, Any],
+        base_dirs: Mapping[str, str | os.PathLike],
+        sha256: Mapping[str, str] | None = None,
+    ) -> Recipe:
+        """The recipe of one point of a merge-method family (`families.point_merge`'s merge)."""
+        used = families.bases_of(merge)
+        missing = [name for name in used if name not in base_dirs]
+        if missing:
+            raise ValueError(f"point '{family}/{families.label(coords)}' needs bases {missing}; "
+                             f"available bases: {sorted(base_dirs)}")  # fmt: skip
+        dirs = {name: base_dirs[name] for name in used}
+        if sha256 is None:
+            check_compatible(dirs)
+            sha256 = {name: weights_sha256(directory) for name, directory in dirs.items()}
+        bases = {name: {"path": str(path), "sha256": sha256[name]} for name, path in dirs.items()}
+        return cls(family, dict(coords), families.label(coords), families.coefficients(merge),
+                   bases, merge["method"], dict(merge["params"]))  # fmt: skip
+
     def write(self, path: str | os.PathLike) -> None:
         """Write the recipe as JSON, atomically (floats are written in their exact repr)."""
-        write_json(path, dataclasses.asdict(self))
+        data = dataclasses.asdict(self)
+        if self.merge is None:  # a built-in family's recipe keeps its five keys
+            del data["method"], data["params"]
+        write_json(path, data)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> Recipe:
         """Read a recipe written by `write`; ValueError on missing or unknown keys."""
         data: dict[str, Any] = json.loads(Path(path).read_text())
         fields = [f.name for f in dataclasses.fields(cls)]
-        if set(data) != set(fields):
+        if set(data) not in (set(fields), set(fields) - {"method", "params"}):
             raise ValueError(f"{path}: a recipe has exactly the keys {fields}, got {list(data)}")
         return cls(**data)
 
@@ -178,7 +234,10 @@ def materialize(
         recipe.verify()
         bases = {name: checkpoints.load(entry["path"]) for name, entry in recipe.bases.items()}
     states = {name: bases[name].state_dict() for name in recipe.bases if name in bases}
-    state = combine(states, recipe.coefficients)
+    if recipe.coefficients is not None:
+        state = combine(states, recipe.coefficients)
+    else:
+        state = methods.merge(recipe.merge, states)
     first = next(iter(recipe.bases))
     model = copy.deepcopy(bases[first])
     model.load_state_dict(state, strict=True)  # copies values; tied weights stay tied
