@@ -23,7 +23,7 @@ run: $(STAMP)
 	@$(MAKE) --no-print-directory results/report.html
 	@echo
 	@echo "Done. Report (every figure with its caption): results/report.html"
-	@echo "Figures: results/figures/fig03_g1.png ... fig11_pretraining.png, connectivity_*.png"
+	@echo "Figures: results/figures/fig03_g1.png ... fig12_comparison.png, connectivity_*.png"
 	@echo "Numbers: results/summary.json; tables: results/tables/*.parquet"
 	@echo "Models: results/models/; logs: logs/; stage timings: benchmarks/"
 

@@ -163,6 +163,19 @@ def test_shipped_configs_are_valid(path):
     assert set(config) == set(DEFAULT)
 
 
+def test_the_merge_families_config_extends_the_default():
+    """configs/merges.yaml goes after config.yaml (`--configfile config.yaml configs/merges.yaml`):
+    Snakemake merges it in, so the merged config must validate and keep the default's families."""
+    config = copy.deepcopy(DEFAULT)
+    merges = yaml.safe_load((ROOT / "configs/merges.yaml").read_text())
+    assert set(merges) == {"paths"}
+    config["paths"].update(merges["paths"])
+    validate(config)
+    assert {"g1", "g2", "g3", "merges"} <= set(config["paths"])
+    methods = {family["method"] for family in config["paths"]["merges"].values()}
+    assert methods == {"task_arithmetic", "ties", "dare", "slerp"}
+
+
 def test_load_writes_nothing_and_returns_the_file_content(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(DEFAULT))
