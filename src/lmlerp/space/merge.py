@@ -8,7 +8,7 @@ name the culprit of a mismatch (DESIGN §5). Recipes and their materialisation: 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from transformers import PreTrainedModel
@@ -64,6 +64,13 @@ def _check_buffers(bases: Mapping[str, Mapping[str, torch.Tensor]], used: Sequen
                 )
 
 
+def check_bases(bases: Mapping[str, Mapping[str, torch.Tensor]], used: Sequence[str]) -> None:
+    """Every check a merge of the bases `used` needs before its arithmetic: names, shapes and
+    finite values (`_check_bases`), equal integer buffers (`_check_buffers`)."""
+    _check_bases(bases, used)
+    _check_buffers(bases, used)
+
+
 def combine(
     bases: Mapping[str, Mapping[str, torch.Tensor]],
     coefficients: Mapping[str, float],
@@ -81,24 +88,44 @@ def combine(
     `transformer.wte.weight`) are combined once and alias in the result too.
     """
     used = list(coefficients)
-    reference = _check_bases(bases, used)
-    _check_buffers(bases, used)
+
+    def weighted_sum(tensor: str, values: list[torch.Tensor]) -> torch.Tensor:
+        wide = any(v.dtype == torch.float64 for v in values)
+        acc = values[0].to(torch.float64 if wide else torch.float32) * coefficients[used[0]]
+        for name, other in zip(used[1:], values[1:], strict=True):
+            acc.add_(other.to(device=acc.device, dtype=acc.dtype), alpha=coefficients[name])
+        return acc
+
+    return per_tensor(bases, used, weighted_sum, out_dtype)
+
+
+def per_tensor(
+    bases: Mapping[str, Mapping[str, torch.Tensor]],
+    used: list[str],
+    merge_tensor: Callable[[str, list[torch.Tensor]], torch.Tensor],
+    out_dtype: torch.dtype = torch.float32,
+    checked: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The state dict whose every floating-point tensor is `merge_tensor(name, [its value in
+    each base of used])`, cast to `out_dtype`; the bases checked first (`check_bases`) unless
+    the caller has `checked` them.
+
+    Integer and bool buffers are copied (they must be equal in every base); tensors that alias
+    each other in every base (a tied LM head) are merged once and alias in the result too.
+    """
+    if not checked:
+        check_bases(bases, used)
     out: dict[str, torch.Tensor] = {}
     done: dict[tuple, torch.Tensor] = {}
-    for tensor, value in reference.items():
+    for tensor, value in bases[used[0]].items():
         values = [bases[name][tensor] for name in used]
         if not value.is_floating_point():
             out[tensor] = value.clone()
             continue
         alias = tuple((v.data_ptr(), v.dtype, tuple(v.shape), v.stride()) for v in values)
-        if alias in done:
-            out[tensor] = done[alias]
-            continue
-        wide = any(v.dtype == torch.float64 for v in values)
-        acc = values[0].to(torch.float64 if wide else torch.float32) * coefficients[used[0]]
-        for name, other in zip(used[1:], values[1:], strict=True):
-            acc.add_(other.to(device=acc.device, dtype=acc.dtype), alpha=coefficients[name])
-        out[tensor] = done[alias] = acc.to(out_dtype)
+        if alias not in done:
+            done[alias] = merge_tensor(tensor, values).to(out_dtype)
+        out[tensor] = done[alias]
     return out
 
 
@@ -125,8 +152,7 @@ class Interpolator:
     ) -> None:
         self.names = list(bases)
         states = {name: model.state_dict() for name, model in bases.items()}
-        _check_bases(states, self.names)
-        _check_buffers(states, self.names)
+        check_bases(states, self.names)
         self.device, self.dtype = torch.device(device), dtype
         self.model = copy.deepcopy(bases[self.names[0]]).to(self.device).eval()
         tensors: dict[int, tuple[str, torch.Tensor]] = {}  # unique float tensors by identity

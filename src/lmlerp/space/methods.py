@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from lmlerp.space import families
-from lmlerp.space.merge import _check_bases, _check_buffers, combine
+from lmlerp.space.merge import check_bases, combine, per_tensor
 
 DOT_THRESHOLD = 0.9995  # SLERP falls back to a straight line when |cos Ω| exceeds it (Ω < 1.8°)
 NORM_EPS = 1e-8  # a vector of norm ≤ this is not normalised (SLERP)
@@ -192,21 +192,13 @@ def merge(
         raise ValueError(f"unknown merge method {method!r}; choose one of "
                          f"{sorted(('ties', 'dare', 'slerp', *families.AFFINE))}")  # fmt: skip
     used = families.bases_of(definition)
-    reference = _check_bases(bases, used)
-    _check_buffers(bases, used)
+    check_bases(bases, used)  # before TIES's thresholds read them
     context = _thresholds(params, bases, used) if method == "ties" else {}
-    out: dict[str, torch.Tensor] = {}
-    done: dict[tuple, torch.Tensor] = {}
-    for key, value in reference.items():
-        values = [bases[name][key] for name in used]
-        if not value.is_floating_point():
-            out[key] = value.clone()
-            continue
-        alias = tuple((v.data_ptr(), v.dtype, tuple(v.shape), v.stride()) for v in values)
-        if alias not in done:
-            done[alias] = _merge_tensor(method, params, key, values, used, context).to(out_dtype)
-        out[key] = done[alias]
-    return out
+
+    def merge_tensor(key: str, values: list[torch.Tensor]) -> torch.Tensor:
+        return _merge_tensor(method, params, key, values, used, context)
+
+    return per_tensor(bases, used, merge_tensor, out_dtype, checked=True)
 
 
 def _merge_tensor(method, params, key, values, used, context) -> torch.Tensor:
