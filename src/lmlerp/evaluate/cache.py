@@ -143,14 +143,10 @@ def point_parts(
             "dexperts": {"alpha": point["alpha"], "filter_p": filter_p},
             "bases": {name: base_sha256[name] for name in names},
         }
-    if spec is not None:
-        definition = families.point_merge(spec, point)
-        coefficients = families.coefficients(definition)
-        if coefficients is None:
-            used = families.bases_of(definition)
-            return {"merge": definition, "bases": {name: base_sha256[name] for name in used}}
-    else:
-        coefficients = paths.coefficients(family, paths.coordinates(point))
+    coefficients, definition = families.point_weights(family, point, spec)
+    if coefficients is None:
+        used = families.bases_of(definition)
+        return {"merge": definition, "bases": {name: base_sha256[name] for name in used}}
     return {"weights": {name: [base_sha256[name], c] for name, c in coefficients.items()}}
 
 

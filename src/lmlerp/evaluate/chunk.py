@@ -147,10 +147,7 @@ def rebuild(
 ) -> PreTrainedModel:
     """A point's model, rebuilt in place: affine points by the fused θ = cᵀ·Θ, TIES, DARE and
     SLERP by `methods.merge` on the bases' rows of Θ."""
-    if spec is None:
-        return interpolator.rebuild(paths.coefficients(family, paths.coordinates(point)))
-    definition = families.point_merge(spec, point)
-    coefficients = families.coefficients(definition)
+    coefficients, definition = families.point_weights(family, point, spec)
     if coefficients is not None:
         return interpolator.rebuild(coefficients)
     return interpolator.load(methods.merge(definition, interpolator.base_states()))

@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lmlerp.space import labels
+from lmlerp.space import labels, paths
 
 BASES = ("theta0", "theta_pos", "theta_neg", "theta_c4")  # what the workflow can hand a merge
 # The config keys of each method's family (besides `method`), and its swept coordinates.
@@ -192,6 +192,18 @@ def point_merge(spec: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, 
 
 
 # --- what a merge uses -------------------------------------------------------------------------
+
+
+def point_weights(
+    family: str, point: Mapping[str, Any], spec: Mapping[str, Any] | None = None
+) -> tuple[dict[str, float] | None, dict[str, Any] | None]:
+    """(coefficients, merge) of one weight-space point: a built-in family's point or an affine
+    merge (task arithmetic) gives its coefficients Σ_r c_r·θ_r, a TIES, DARE or SLERP point of
+    the merge family `spec` gives None and its {"method", "params"}."""
+    if spec is None:
+        return paths.coefficients(family, paths.coordinates(point)), None
+    merge = point_merge(spec, point)
+    return coefficients(merge), merge
 
 
 def bases_of(merge: Mapping[str, Any]) -> list[str]:
