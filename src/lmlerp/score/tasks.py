@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from lmlerp.io import atomic
-from lmlerp.score import judge_lm, sentiment_judge
+from lmlerp.io import atomic, gguf
+from lmlerp.score import sentiment_judge
 
 PathLike = str | os.PathLike
 
@@ -30,4 +30,4 @@ def train_judge(
 
 def convert_judge_lm(*, asset: PathLike, model_dir: PathLike) -> None:
     """Convert the SmolLM2 GGUF shipped on PyPI into a safetensors HF directory, once."""
-    judge_lm.convert_gguf(Path(asset) / "model.gguf", Path(model_dir))
+    gguf.convert(Path(asset) / "model.gguf", Path(model_dir))
