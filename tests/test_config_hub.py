@@ -134,11 +134,7 @@ def test_a_gguf_source_is_valid():
             r"'hub\.models\.theta0\.revision' means something for a repo only",
         ),
         (
-            lambda c: (
-                c["hub"]["datasets"]["movie"].update(gguf="smollm2", repo=None)
-                or c["hub"]["datasets"]["movie"].pop("repo")
-                or c["hub"]["datasets"]["movie"].pop("revision")
-            ),
+            lambda c: c["hub"]["datasets"].update(movie={"gguf": "smollm2", "files": ["*"]}),
             r"'hub\.datasets\.movie\.gguf': a GGUF file is a model of hub\.models",
         ),
         (
