@@ -25,7 +25,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/judges.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/connectivity.smk"
+
+
+if CONNECTIVITY:  # optional: the config's `connectivity` section
+
+    include: "workflow/rules/connectivity.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

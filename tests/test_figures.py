@@ -109,3 +109,18 @@ def test_plot_pretraining_writes_a_png_from_the_loss_tables(tmp_path):
     tasks.plot_pretraining(losses=paths, models=["theta_c4"], figure=out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_plot_without_the_decorrelated_pair_draws_every_other_figure(tmp_path):
+    """No θC4: no norms, no decorrelated table, and no Fig 9 or 10 asked for or drawn."""
+    inputs = {}
+    for family in ("g1", "g2", "g3", "dexperts"):
+        inputs[family] = tmp_path / f"{family}.parquet"
+        family_table([-1.0, 0.0, 1.0], [0.0, 1.0] if family == "g3" else (np.nan,)).to_parquet(
+            inputs[family]
+        )
+    names = ("fig03", "fig04", "fig05", "fig06", "fig07", "fig08", "fig12")
+    out = {name: tmp_path / f"{name}.png" for name in names} | {"comparison": tmp_path / "c.tsv"}
+    tasks.plot(inputs=inputs, figures_out=out, words={"positive": ["good"], "negative": ["bad"]})
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"{name}.png" for name in names]
+    assert (tmp_path / "c.tsv").stat().st_size > 0

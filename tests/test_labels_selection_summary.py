@@ -154,10 +154,8 @@ def test_stage_timings_of_no_files_is_zero(tmp_path, monkeypatch):
     assert summary_mod.stage_timings(PATTERNS, {}) == {"total_job_seconds": 0.0}
 
 
-def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
-    metrics = {"theta0": {"val_ppl": 40.5, "params": 1900000}, "theta_c4": {"val_ppl": 41.0}}
-    for name, content in metrics.items():
-        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+def write_selections(directory: Path) -> list[str]:
+    """Candidate tables of θ+ then θ− as select_finetune writes them (θ+: the 2nd, θ−: the 1st)."""
     columns = ["candidate", "lr", "batch_size", "steps", "val_ppl", "nll_pos_val", "nll_neg_val"]
     pos = pd.DataFrame(
         [
@@ -167,11 +165,18 @@ def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
         columns=[*columns, "selected"],
     )
     neg = pos.assign(selected=[True, False], nll_neg_val=[2.5, 2.7])
-    pos.to_csv(tmp_path / "pos.tsv", sep="\t", index=False)
-    neg.to_csv(tmp_path / "neg.tsv", sep="\t", index=False)
+    pos.to_csv(directory / "pos.tsv", sep="\t", index=False)
+    neg.to_csv(directory / "neg.tsv", sep="\t", index=False)
+    return [str(directory / "pos.tsv"), str(directory / "neg.tsv")]
+
+
+def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
+    metrics = {"theta0": {"val_ppl": 40.5, "params": 1900000}, "theta_c4": {"val_ppl": 41.0}}
+    for name, content in metrics.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
     out = summary_mod.models(
         [str(tmp_path / "theta0.json"), str(tmp_path / "theta_c4.json")],
-        [str(tmp_path / "pos.tsv"), str(tmp_path / "neg.tsv")],
+        write_selections(tmp_path),
         ["theta0", "theta_c4"],
     )
     assert list(out) == ["theta0", "theta_c4", "theta_pos", "theta_neg"]
@@ -190,3 +195,57 @@ def test_models_gathers_pretrained_and_selected_candidates(tmp_path):
     json.dumps(out)  # plain Python values, ready for summary.json
     assert type(out["theta_pos"]["batch_size"]) is int
     assert type(out["theta_pos"]["lr"]) is float
+
+
+def test_models_of_a_hub_theta0_are_the_fine_tuned_ones_only(tmp_path):
+    out = summary_mod.models([], write_selections(tmp_path), [])
+    assert list(out) == ["theta_pos", "theta_neg"]
+
+
+def test_provenance_names_the_reference_only_with_the_decorrelated_pair():
+    hub = {"theta0": {"repo": "HuggingFaceTB/SmolLM2-135M", "revision": "a" * 40}}
+    assert list(summary_mod.provenance(hub)) == [
+        "grammar", "judge_lm", "reference", "sentiment", "theta0",
+    ]  # fmt: skip
+    without = summary_mod.provenance(hub, decorrelated=False)
+    assert list(without) == ["grammar", "judge_lm", "sentiment", "theta0"]
+    assert "SmolLM2-135M" in without["theta0"]
+
+
+def family_table(alphas) -> pd.DataFrame:
+    """An aggregated family table (pooled rows only) with the columns summary.json reads."""
+    rows = [
+        {"alpha": a, "beta": math.nan, "kind": "all", "point": f"a{a}", "n_samples": 10,
+         "n_empty": 0, "n_perplexity": 10, "positive_score": 0.5 + 0.1 * a,
+         "perplexity": 20.0 + a, "grammar": 0.9, "distinct_2": 0.8, "nll_pos": 3.0, "nll_neg": 3.5}
+        for a in alphas
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    for metric in ("positive_score", "perplexity"):  # intervals: the comparison reads them
+        table[f"{metric}_lo"], table[f"{metric}_hi"] = table[metric] - 0.1, table[metric] + 0.1
+    return table
+
+
+def test_summarize_leaves_out_the_parts_the_config_has_not(tmp_path, monkeypatch):
+    """No decorrelated family, no connectivity block, no reference source: absent, not NaN."""
+    from lmlerp.report import tasks
+
+    monkeypatch.chdir(tmp_path)
+    families = ["g1", "g2", "g3", "dexperts"]
+    inputs = {"pretrain_metrics": [], "selections": write_selections(tmp_path)}
+    inputs["tables"], inputs["trends"] = [], []
+    for family in families:
+        family_table([0.0, 0.5, 1.0]).to_parquet(tmp_path / f"{family}.parquet")
+        (tmp_path / f"{family}_trends.json").write_text(json.dumps({"monotone": True}))
+        inputs["tables"].append(str(tmp_path / f"{family}.parquet"))
+        inputs["trends"].append(str(tmp_path / f"{family}_trends.json"))
+    tasks.summarize(
+        inputs=inputs, summary_json=tmp_path / "summary.json", pretrained=[], families=families,
+        benchmarks={}, constraints={}, hub_models={"theta0": {"path": "/smollm2"}},
+    )  # fmt: skip
+    result = json.loads((tmp_path / "summary.json").read_text())
+    assert "decorrelated" not in result and "connectivity" not in result
+    assert list(result["models"]) == ["theta_pos", "theta_neg"]
+    assert "reference" not in result["sources"]
+    assert result["g1"]["alpha"] == [0.0, 0.5, 1.0]
+    assert result["g3"]["positive_score"] == [0.5, 0.55, 0.6]

@@ -49,6 +49,55 @@ def test_curve_pairs_choose_the_bezier_jobs(tmp_path):
     assert [j["wildcards"] for j in planned] == ["pair=seeds_lora"]
 
 
+def dry_run_without(tmp_path, edit) -> str:
+    """The text of a dry run of the default config after `edit` removed parts of it."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    edit(config)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--dry-run", configfile=configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+CONNECTIVITY_RULES = ("pretrain_budget", "finetune_classifier", "connect", "bezier")
+CONNECTIVITY_RULES += ("tabulate_connectivity", "plot_connectivity", "fetch_encoder")
+
+
+def test_without_the_decorrelated_pair_no_theta_c4_is_built_or_evaluated(tmp_path):
+    output = dry_run_without(tmp_path, lambda c: c["paths"].pop("decorrelated"))
+    planned = jobs(output)
+    assert [j["wildcards"] for j in planned if j["rule"] == "pretrain"] == ["model=theta0"]
+    evaluated = {j["wildcards"].split(",")[0] for j in planned if j["rule"] == "evaluate"}
+    assert evaluated == {"family=g1", "family=g2", "family=g3", "family=dexperts"}
+    counts = job_counts(output)
+    assert "weight_norms" not in counts and counts["tokenize_corpus"] == 1
+    assert "fig03_g1.png" in output and "fig09" not in output and "fig10" not in output
+    assert counts["bezier"] == 3  # connectivity stays
+
+
+def test_without_connectivity_no_connectivity_job_is_planned(tmp_path):
+    counts = job_counts(dry_run_without(tmp_path, lambda c: c.pop("connectivity")))
+    assert not set(CONNECTIVITY_RULES) & set(counts)
+    assert counts["pretrain"] == 2 and counts["weight_norms"] == counts["summarize"] == 1
+
+
+def test_a_hub_theta0_without_optional_parts_pretrains_nothing(tmp_path):
+    """The shape of a pretrained-LM config (SmolLM2): no tokenizer, model or pretrain section."""
+
+    def pretrained_lm(config):
+        for key in ("tokenizer", "model", "pretrain", "connectivity"):
+            del config[key]
+        del config["paths"]["decorrelated"]
+        config["hub"] = {"models": {"theta0": {"path": str(tmp_path / "smollm2")}}}
+
+    counts = job_counts(dry_run_without(tmp_path, pretrained_lm))
+    assert counts["fetch_model"] == 1 and counts["finetune"] > 0 and counts["plot"] == 1
+    for rule in ("pretrain", "train_tokenizer", "tokenize_corpus", "plot_pretraining"):
+        assert rule not in counts, rule
+    assert not set(CONNECTIVITY_RULES) & set(counts)
+
+
 PAPER = REPO / "configs" / "paper.yaml"
 
 

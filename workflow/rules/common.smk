@@ -21,7 +21,11 @@ onstart:
 HUB = config.get("hub", {})  # paper scale: inputs from the hub (workflow/rules/hub.smk)
 HUB_MODELS = HUB.get("models", {})
 HUB_DATASETS = HUB.get("datasets", {})
-PRETRAINED = [name for name in ("theta0", "theta_c4") if name not in HUB_MODELS]
+# The LMs pretrained from scratch: θ0 unless it comes from the hub, θC4 for paths.decorrelated.
+PRETRAINED = lmlerp_config.pretrained_here(config)
+# The optional parts: the θ0 ↔ θC4 pair (Figs 9, 10) and mode connectivity (connectivity.smk).
+DECORRELATED = lmlerp_config.decorrelated(config)
+CONNECTIVITY = "connectivity" in config
 MODELS = {
     "theta0": (
         "resources/hub/theta0" if "theta0" in HUB_MODELS else "results/models/theta0"
@@ -86,12 +90,18 @@ def job_runtime(rule):
     return rule_resources(rule)["runtime"]
 
 
+def figure(name, caption, category="Figures"):
+    """A figure's PNG under results/figures/, in the report with its caption."""
+    return report(f"results/figures/{name}.png", caption=caption, category=category)
+
+
 def final_outputs():
-    """The targets of the default run: the summary, the prompts, every figure (the rest follows)."""
+    """The targets of the default run: the summary, the prompts, every figure this config draws
+    (Fig 11 where an LM is pretrained here, the connectivity figures with that part)."""
     return [
         rules.summarize.output.summary,
         rules.prepare_prompts.output.prompts,
         *rules.plot.output,
-        *rules.plot_pretraining.output,
-        *rules.plot_connectivity.output,
+        *(rules.plot_pretraining.output if PRETRAINED else []),
+        *(rules.plot_connectivity.output if CONNECTIVITY else []),
     ]

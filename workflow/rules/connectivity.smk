@@ -1,40 +1,43 @@
 # Mode connectivity: a classifier fine-tuned from each model with several seeds, barriers along
 # the straight path between the seeds at every checkpoint, trained Bezier curves, tables, figures.
+# Optional: the Snakefile includes this stage only where the config has a `connectivity` section.
 
 
 include: "connectivity_helpers.smk"
 
 
-rule pretrain_budget:
-    input:
-        train="results/tokens/theta0/train.tokens",
-        val="results/tokens/theta0/val.tokens",
-        tokenizer=TOKENIZER,
-    output:
-        model=directory("results/connectivity/pretrained/steps{steps}"),
-        metrics="results/connectivity/pretrained/steps{steps}.json",
-    log:
-        "logs/pretrain_budget/steps{steps}.log",
-    benchmark:
-        "benchmarks/pretrain_budget/steps{steps}.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    threads: 1
-    resources:
-        gpu=GPUS,
-        mem_mb=job_memory("pretrain_budget"),
-        runtime=job_runtime("pretrain_budget"),
-    params:
-        code=code("scripts/pretrain_budget.py"),
-        name="theta0",
-        arch=canonical(config["model"]),
-        hp=budget_hyperparameters,
-        seed=config["pretrain"]["seeds"]["theta0"],
-        device=config["device"],
-        dtype=config["dtype"],
-        resume="resources/resume/pretrain_budget/steps{steps}",  # training states: outside the outputs, which a failed job loses
-    script:
-        "../../scripts/pretrain_budget.py"
+if BUDGETS:  # θ0 itself or hub encoders need none
+
+    rule pretrain_budget:
+        input:
+            train="results/tokens/theta0/train.tokens",
+            val="results/tokens/theta0/val.tokens",
+            tokenizer=TOKENIZER,
+        output:
+            model=directory("results/connectivity/pretrained/steps{steps}"),
+            metrics="results/connectivity/pretrained/steps{steps}.json",
+        log:
+            "logs/pretrain_budget/steps{steps}.log",
+        benchmark:
+            "benchmarks/pretrain_budget/steps{steps}.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        threads: 1
+        resources:
+            gpu=GPUS,
+            mem_mb=job_memory("pretrain_budget"),
+            runtime=job_runtime("pretrain_budget"),
+        params:
+            code=code("scripts/pretrain_budget.py"),
+            name="theta0",
+            arch=canonical(config["model"]),
+            hp=budget_hyperparameters,
+            seed=config["pretrain"]["seeds"]["theta0"],
+            device=config["device"],
+            dtype=config["dtype"],
+            resume="resources/resume/pretrain_budget/steps{steps}",  # training states: outside the outputs, which a failed job loses
+        script:
+            "../../scripts/pretrain_budget.py"
 
 
 rule finetune_classifier:
@@ -161,3 +164,34 @@ rule tabulate_connectivity:
         quantities=LMC_QUANTITIES,
     script:
         "../../scripts/tabulate_connectivity.py"
+
+
+rule plot_connectivity:
+    input:
+        barriers=rules.tabulate_connectivity.output.barriers,
+        curves=expand(rules.bezier.output.curves, pair=CURVE_PAIRS),
+    output:
+        steps=figure(
+            "connectivity_steps",
+            "../report/connectivity_steps.rst",
+            "Mode connectivity",
+        ),
+        curves=figure(
+            "connectivity_curves",
+            "../report/connectivity_curves.rst",
+            "Mode connectivity",
+        ),
+    log:
+        "logs/plot_connectivity/figures.log",
+    benchmark:
+        "benchmarks/plot_connectivity/figures.tsv"
+    conda:
+        "../../envs/lmlerp.yaml"
+    resources:
+        mem_mb=job_memory("plot_connectivity"),
+        runtime=job_runtime("plot_connectivity"),
+    params:
+        code=code("scripts/plot_connectivity.py"),
+        pairs=CURVE_PAIRS,
+    script:
+        "../../scripts/plot_connectivity.py"

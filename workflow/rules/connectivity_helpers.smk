@@ -2,6 +2,8 @@
 import re
 
 LMC = config["connectivity"]
+# The models that re-run θ0's recipe at a pretraining budget of their own (rule pretrain_budget).
+BUDGETS = lmlerp_config.budgets(config)
 LMC_SIZES = list(LMC["models"])
 LMC_METHODS = {size: ["full"] for size in LMC_SIZES} | {
     LMC["curves"]["model"]: ["full", "lora"]

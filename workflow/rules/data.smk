@@ -128,25 +128,27 @@ rule prepare_judge_data:
         "../../scripts/prepare_judge_data.py"
 
 
-rule train_tokenizer:
-    input:
-        corpus=rules.prepare_corpus.output.corpus,
-    output:
-        tokenizer=directory("results/tokenizer"),
-    log:
-        "logs/train_tokenizer/tokenizer.log",
-    benchmark:
-        "benchmarks/train_tokenizer/tokenizer.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    resources:
-        mem_mb=job_memory("train_tokenizer"),
-        runtime=job_runtime("train_tokenizer"),
-    params:
-        code=code("scripts/train_tokenizer.py"),
-        settings=canonical(config["tokenizer"]),
-    script:
-        "../../scripts/train_tokenizer.py"
+if "theta0" in PRETRAINED:  # a hub θ0 brings its own tokenizer
+
+    rule train_tokenizer:
+        input:
+            corpus=rules.prepare_corpus.output.corpus,
+        output:
+            tokenizer=directory("results/tokenizer"),
+        log:
+            "logs/train_tokenizer/tokenizer.log",
+        benchmark:
+            "benchmarks/train_tokenizer/tokenizer.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        resources:
+            mem_mb=job_memory("train_tokenizer"),
+            runtime=job_runtime("train_tokenizer"),
+        params:
+            code=code("scripts/train_tokenizer.py"),
+            settings=canonical(config["tokenizer"]),
+        script:
+            "../../scripts/train_tokenizer.py"
 
 
 rule tokenize_corpus:

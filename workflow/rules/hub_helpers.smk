@@ -1,10 +1,11 @@
 # Grids, wildcard constraints and input/params functions of the rules in hub.smk.
 import re
 
-# Connectivity encoders from the hub (paper scale: BERT, RoBERTa), by model name.
+# Connectivity encoders from the hub (paper scale: BERT, RoBERTa), by model name (none without
+# a connectivity section).
 LMC_HUB = {
     size: entry["source"]
-    for size, entry in config["connectivity"]["models"].items()
+    for size, entry in config.get("connectivity", {}).get("models", {}).items()
     if "source" in entry
 }
 

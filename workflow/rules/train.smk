@@ -1,41 +1,44 @@
-# θ0 and θC4 pretrained from scratch (same GPT-2 architecture and tokenizer, independent seeds,
-# disjoint corpora); θ+ and θ− fine-tuned from θ0, one job per grid candidate, the best kept.
+# θ0 and θC4 pretrained from scratch where the config asks for them (same GPT-2 architecture and
+# tokenizer, independent seeds, disjoint corpora); θ+ and θ− fine-tuned from θ0, one job per grid
+# candidate, the best kept.
 
 
 include: "train_helpers.smk"
 
 
-rule pretrain:
-    input:
-        train="results/tokens/{model}/train.tokens",
-        val="results/tokens/{model}/val.tokens",
-        tokenizer=TOKENIZER,
-    output:
-        model=directory("results/models/{model}"),
-        loss="results/pretrain/{model}/loss.parquet",
-        metrics="results/pretrain/{model}/metrics.json",
-    log:
-        "logs/pretrain/{model}.log",
-    benchmark:
-        "benchmarks/pretrain/{model}.tsv"
-    conda:
-        "../../envs/lmlerp.yaml"
-    threads: 1
-    resources:
-        gpu=GPUS,
-        mem_mb=job_memory("pretrain"),
-        runtime=job_runtime("pretrain"),
-    params:
-        code=code("scripts/pretrain.py"),
-        name="{model}",
-        arch=canonical(config["model"]),
-        hp=pretrain_hyperparameters(),
-        seed=pretrain_seed,
-        device=config["device"],
-        dtype=config["dtype"],
-        resume="resources/resume/pretrain/{model}",  # training states: outside the outputs, which a failed job loses
-    script:
-        "../../scripts/pretrain.py"
+if PRETRAINED:  # none where θ0 comes from the hub and no θC4 is asked for
+
+    rule pretrain:
+        input:
+            train="results/tokens/{model}/train.tokens",
+            val="results/tokens/{model}/val.tokens",
+            tokenizer=TOKENIZER,
+        output:
+            model=directory("results/models/{model}"),
+            loss="results/pretrain/{model}/loss.parquet",
+            metrics="results/pretrain/{model}/metrics.json",
+        log:
+            "logs/pretrain/{model}.log",
+        benchmark:
+            "benchmarks/pretrain/{model}.tsv"
+        conda:
+            "../../envs/lmlerp.yaml"
+        threads: 1
+        resources:
+            gpu=GPUS,
+            mem_mb=job_memory("pretrain"),
+            runtime=job_runtime("pretrain"),
+        params:
+            code=code("scripts/pretrain.py"),
+            name="{model}",
+            arch=canonical(config["model"]),
+            hp=pretrain_hyperparameters(),
+            seed=pretrain_seed,
+            device=config["device"],
+            dtype=config["dtype"],
+            resume="resources/resume/pretrain/{model}",  # training states: outside the outputs, which a failed job loses
+        script:
+            "../../scripts/pretrain.py"
 
 
 rule finetune:

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lmlerp.config import parts
+
 
 class ConfigError(ValueError):
     """A configuration that the workflow refuses to run."""
@@ -18,10 +20,23 @@ class ConfigError(ValueError):
 
 def check(config: Mapping[str, Any]) -> None:
     """Every cross-key rule below, in order; the first violation raises ConfigError."""
+    _check_needed(config)
     _check_semantics(config)
+    _check_pretraining(config)
     _check_sources(config)
     _check_gguf(config)
     _check_merges(config)
+
+
+def _check_needed(config: Mapping[str, Any]) -> None:
+    """The from-scratch sections the schema leaves optional, where this config pretrains an LM
+    (`parts.needed_keys`): the error says which model needs the key."""
+    for key, why in parts.needed_keys(config).items():
+        node: Any = config
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigError(f"config key '{key}' is required but missing: {why}")
+            node = node[part]
 
 
 def _check_semantics(config: Mapping[str, Any]) -> None:
@@ -32,32 +47,39 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key 'data.{key}': shares must sum to 1, they sum to {total}")
     if config["prompts"]["min_tokens"] > config["prompts"]["max_tokens"]:
         raise ConfigError("config key 'prompts.min_tokens' must not exceed 'prompts.max_tokens'")
-    model = config["model"]
-    if model["n_embd"] % model["n_head"]:
-        raise ConfigError(
-            f"config key 'model.n_head': {model['n_head']} does not divide "
-            f"model.n_embd = {model['n_embd']}"
-        )
-    pretrain = config["pretrain"]
-    if pretrain["block_size"] > model["n_positions"]:
-        raise ConfigError(
-            f"config key 'pretrain.block_size': {pretrain['block_size']} exceeds the context "
-            f"length model.n_positions = {model['n_positions']}"
-        )
-    if pretrain["warmup_steps"] >= pretrain["steps"]:
-        raise ConfigError("config key 'pretrain.warmup_steps' must be smaller than pretrain.steps")
-    if pretrain["seeds"]["theta0"] == pretrain["seeds"]["theta_c4"]:
-        raise ConfigError(
-            "config key 'pretrain.seeds.theta_c4' must differ from pretrain.seeds.theta0: "
-            "θC4 is an independently initialised model"
-        )
     if config["finetune"]["warmup_steps"] >= min(config["finetune"]["steps"]):
         raise ConfigError(
             "config key 'finetune.warmup_steps' must be smaller than every finetune.steps value"
         )
     _check_data_sources(config)
     _check_evaluation(config)
-    _check_connectivity(config["connectivity"])
+    if "connectivity" in config:
+        _check_connectivity(config["connectivity"])
+
+
+def _check_pretraining(config: Mapping[str, Any]) -> None:
+    """The from-scratch architecture and recipe, wherever they are given."""
+    model, pretrain = config.get("model"), config.get("pretrain")
+    if model and model["n_embd"] % model["n_head"]:
+        raise ConfigError(
+            f"config key 'model.n_head': {model['n_head']} does not divide "
+            f"model.n_embd = {model['n_embd']}"
+        )
+    if not pretrain:
+        return
+    if model and pretrain["block_size"] > model["n_positions"]:
+        raise ConfigError(
+            f"config key 'pretrain.block_size': {pretrain['block_size']} exceeds the context "
+            f"length model.n_positions = {model['n_positions']}"
+        )
+    if pretrain["warmup_steps"] >= pretrain["steps"]:
+        raise ConfigError("config key 'pretrain.warmup_steps' must be smaller than pretrain.steps")
+    seeds = pretrain["seeds"]
+    if "theta_c4" in seeds and seeds.get("theta0") == seeds["theta_c4"]:
+        raise ConfigError(
+            "config key 'pretrain.seeds.theta_c4' must differ from pretrain.seeds.theta0: "
+            "θC4 is an independently initialised model"
+        )
 
 
 def _check_data_sources(config: Mapping[str, Any]) -> None:
@@ -71,9 +93,9 @@ def _check_data_sources(config: Mapping[str, Any]) -> None:
         "data.movie_splits.train": movie["train"],  # fine-tuning
         "data.movie_splits.val": movie["val"],  # model selection
         "data.movie_splits.test": movie["test"],  # test NLL (Fig 8)
-        "data.corpus_splits.theta0": corpus["theta0"],
-        "data.corpus_splits.theta_c4": corpus["theta_c4"],
     }
+    for name in parts.pretrained_here(config):  # their pretraining corpora
+        needed[f"data.corpus_splits.{name}"] = corpus[name]
     if "movie" in config["judge"]["domains"]:
         needed["data.movie_splits.judge"] = movie["judge"]
     if prompts["positive"] or prompts["negative"]:
@@ -88,9 +110,14 @@ def _check_data_sources(config: Mapping[str, Any]) -> None:
 
 
 def _check_evaluation(config: Mapping[str, Any]) -> None:
-    """Generation must fit the context; scored samples must exist; Fig-4 words must not clash."""
-    room = config["model"]["n_positions"] - config["prompts"]["max_tokens"] - 1  # 1: EOS
-    if config["generation"]["max_new_tokens"] > room:
+    """Generation must fit the context (of the LMs pretrained here: a hub θ0's is its own);
+    scored samples must exist; Fig-4 words must not clash."""
+    room = (
+        config["model"]["n_positions"] - config["prompts"]["max_tokens"] - 1  # 1: EOS
+        if parts.pretrained_here(config)
+        else None
+    )
+    if room is not None and config["generation"]["max_new_tokens"] > room:
         raise ConfigError(
             f"config key 'generation.max_new_tokens': {config['generation']['max_new_tokens']} "
             f"new tokens after a prompt of up to prompts.max_tokens = "
@@ -125,7 +152,7 @@ def _check_sources(config: Mapping[str, Any]) -> None:
     ]
     sources += [
         (f"connectivity.models.{name}.source", entry["source"], False)
-        for name, entry in config["connectivity"]["models"].items()
+        for name, entry in config.get("connectivity", {}).get("models", {}).items()
         if "source" in entry
     ]
     for key, source, dataset in sources:
@@ -148,6 +175,16 @@ def _check_sources(config: Mapping[str, Any]) -> None:
             "config key 'hub.datasets.corpus': a C4 corpus only trains θC4; "
             "θ0 must then come from hub.models.theta0"
         )
+    if "corpus" in datasets and not parts.decorrelated(config):
+        raise ConfigError(
+            "config key 'hub.datasets.corpus': a C4 corpus only trains θC4, which only "
+            "paths.decorrelated uses, and that is not set"
+        )
+    if "reference" in models and not parts.decorrelated(config):
+        raise ConfigError(
+            "config key 'hub.models.reference': the reference is the first base of "
+            "paths.decorrelated (and Fig 9's), which is not set"
+        )
     for score, kind in config["scorers"].items():
         if kind == "transformers" and score not in models:
             raise ConfigError(
@@ -159,11 +196,7 @@ def _check_sources(config: Mapping[str, Any]) -> None:
             "config key 'scorers.sentiment': the TF-IDF judge trains on the movie data's judge "
             "split, which SST-5 (hub.datasets.movie) lacks; use transformers"
         )
-    budgets = [
-        name
-        for name, entry in config["connectivity"]["models"].items()
-        if entry.get("pretrain_steps", config["pretrain"]["steps"]) != config["pretrain"]["steps"]
-    ]
+    budgets = parts.budgets(config)
     if budgets and "theta0" in models:
         raise ConfigError(
             f"config key 'connectivity.models.{budgets[0]}.pretrain_steps': θ0 comes from "
@@ -198,14 +231,25 @@ def _check_connectivity(lmc: Mapping[str, Any]) -> None:
 
 def _check_merges(config: Mapping[str, Any]) -> None:
     """Every merge family resolves (its method's keys, known bases, a readable and supported
-    mergekit YAML, parameters in range): `lmlerp.space.families`, torch-free."""
+    mergekit YAML, parameters in range): `lmlerp.space.families`, torch-free. A base θC4 exists
+    only with paths.decorrelated."""
     from lmlerp.space import families, mergekit_yaml
 
     builtin = [name for name in config["paths"] if name != "merges"]
+    merges = config["paths"].get("merges", {})
     try:
-        families.check_entries(config["paths"].get("merges", {}), builtin, mergekit_yaml.read)
+        families.check_entries(merges, builtin, mergekit_yaml.read)
+        resolved = {} if parts.decorrelated(config) else {
+            n: families.resolve(n, e, mergekit_yaml.read) for n, e in merges.items()
+        }  # fmt: skip
     except families.FamilyError as error:
         raise ConfigError(str(error)) from None
+    uses_c4 = [n for n, spec in resolved.items() if "theta_c4" in families.family_bases(spec)]
+    if uses_c4:
+        raise ConfigError(
+            f"config key 'paths.merges.{uses_c4[0]}': base theta_c4 is θC4, which is pretrained "
+            "only for paths.decorrelated, and that is not set"
+        )
 
 
 def visible_cuda_devices() -> int:

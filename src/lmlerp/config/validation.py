@@ -49,7 +49,7 @@ def fingerprint(config: Mapping[str, Any]) -> str:
     """sha256 of the config's content and of everything that judges it: the schema and the code
     of the checks, so that an edit to either validates every config again."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=repr).encode())
-    for name in ("schema.yaml", "checks.py", "validation.py"):
+    for name in ("schema.yaml", "checks.py", "parts.py", "validation.py"):
         digest.update(_package_text(name).encode())
     return digest.hexdigest()
 

@@ -96,11 +96,17 @@ BUILT_HERE = {
 }
 
 
-def provenance(hub_models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Where each base and judge comes from: built here, or its hub source (`hub.describe`)."""
+def provenance(
+    hub_models: Mapping[str, Mapping[str, Any]], decorrelated: bool = True
+) -> dict[str, str]:
+    """Where each base and judge comes from: built here, or its hub source (`hub.describe`).
+
+    The reference is the decorrelated pair's first base: without that pair it has no entry.
+    """
+    names = [name for name in sorted(BUILT_HERE) if decorrelated or name != "reference"]
     return {
         name: describe(hub_models[name]) if name in hub_models else BUILT_HERE[name]
-        for name in sorted(BUILT_HERE)
+        for name in names
     }
 
 

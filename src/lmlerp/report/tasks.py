@@ -22,7 +22,11 @@ def plot(
     *, inputs: Mapping[str, PathLike], figures_out: Mapping[str, PathLike], words: Mapping
 ) -> None:
     """Figs 3–10 and the comparison of every family (fig12, and its table `comparison`) from the
-    tables (`inputs`: one per family, merge families too, and norms) into `figures_out`."""
+    tables (`inputs`: one per family, merge families too, and norms) into `figures_out`.
+
+    Figs 9 and 10 are drawn where `figures_out` asks for them: they need θC4, which only a config
+    with paths.decorrelated has (the decorrelated table and the norms are then inputs).
+    """
     from lmlerp.report import comparison, figures
 
     t = {name: pd.read_parquet(path) for name, path in inputs.items() if name != "norms"}
@@ -33,10 +37,12 @@ def plot(
         "fig06": figures.fig06_dexperts_vs_weights(t["dexperts"], t["g2"]),
         "fig07": figures.fig07_g3(t["g3"]),
         "fig08": figures.fig08_g3_nll(t["g3"]),
-        "fig09": figures.fig09_weight_norms(pd.read_parquet(inputs["norms"])),
-        "fig10": figures.fig10_decorrelated(t["decorrelated"]),
         "fig12": comparison.figure(t),
     }
+    if "fig09" in figures_out:
+        drawn["fig09"] = figures.fig09_weight_norms(pd.read_parquet(inputs["norms"]))
+    if "fig10" in figures_out:
+        drawn["fig10"] = figures.fig10_decorrelated(t["decorrelated"])
     atomic.write_tsv(figures_out["comparison"], comparison.matched(t))
     for name, fig in drawn.items():
         figures.save(fig, figures_out[name])
@@ -78,9 +84,11 @@ def summarize(
 ) -> None:
     """Collect the measured numbers of every stage into summary.json.
 
-    `inputs`: pretrain_metrics, selections, tables and trends (one each per family),
-    connectivity, curves, connectivity_data, and judge_metrics where this config trains the
-    TF-IDF judge.
+    `inputs`: pretrain_metrics (one per model of `pretrained`, none where nothing is pretrained
+    here), selections, tables and trends (one each per family), judge_metrics where this config
+    trains the TF-IDF judge, and connectivity, curves, connectivity_data where it has that part.
+    A part the config leaves out has no entry at all: no "decorrelated" family (nor "reference"
+    source) without paths.decorrelated, no "connectivity" block without connectivity.
     """
     from lmlerp.report import comparison
 
@@ -89,12 +97,21 @@ def summarize(
     result = {
         "models": summary.models(inputs["pretrain_metrics"], inputs["selections"], pretrained),
         "judge": atomic.read_json(judge) if judge else {},
-        "sources": summary.provenance(hub_models),
+        "sources": summary.provenance(hub_models, decorrelated="decorrelated" in families),
         **summary.experiments(inputs["tables"], inputs["trends"], families),
-        "connectivity": summary.connectivity(
-            inputs["connectivity"], inputs["curves"], inputs["connectivity_data"]
-        ),
+        **_connectivity(inputs),
         "comparison": comparison.summary(comparison.matched(tables)),
         "timings_s": summary.stage_timings(benchmarks, constraints),
     }
     atomic.write_json(summary_json, result)
+
+
+def _connectivity(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """summary.json's "connectivity" block, or nothing where the config has no such part."""
+    if "connectivity" not in inputs:
+        return {}
+    return {
+        "connectivity": summary.connectivity(
+            inputs["connectivity"], inputs["curves"], inputs["connectivity_data"]
+        )
+    }
