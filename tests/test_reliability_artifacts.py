@@ -72,14 +72,23 @@ def rewrite_weights(directory: Path, edit) -> None:
     save_file(state, path, metadata={"format": "pt"})
 
 
-def refused_everywhere(bases: dict[str, Path], out: Path, match: str, *, sha: bool = True):
+def refused_everywhere(
+    bases: dict[str, Path], out: Path, match: str, *, sha: bool = True, headers: bool = True
+):
     """The broken θ+ stops loading (the evaluation job loads its bases before it writes
-    anything) and materialization from a recipe; no output appears."""
+    anything), building a recipe where the damage shows in the `headers` (`check_compatible`
+    reads every base's), and materialization from a recipe whose digests were taken without
+    that check; no output appears."""
     with pytest.raises(checkpoints.CheckpointError, match=match):
         checkpoints.load(bases["theta_pos"])
     if sha:
         point = paths.points("g1", {"alpha": [0.5]})[0]
-        recipe = point_recipes.Recipe.build(point, {k: str(v) for k, v in bases.items()})
+        dirs = {k: str(v) for k, v in bases.items()}
+        if headers:
+            with pytest.raises(checkpoints.CheckpointError, match=match):
+                point_recipes.Recipe.build(point, dirs)
+        digests = {k: point_recipes.weights_sha256(v) for k, v in dirs.items()}
+        recipe = point_recipes.Recipe.build(point, dirs, digests)
         with pytest.raises(checkpoints.CheckpointError, match=match):
             point_recipes.materialize(recipe, out / "model")
         assert not out.exists()
@@ -135,7 +144,7 @@ def test_non_finite_weights_are_named(bases, tmp_path, bad):
 
     rewrite_weights(bases["theta_pos"], poison)
     match = r"tensor 'transformer\.h\.0\.attn\.c_proj\.weight' contains NaN or inf"
-    refused_everywhere(bases, tmp_path / "recipes", match)
+    refused_everywhere(bases, tmp_path / "recipes", match, headers=False)
 
 
 def test_other_architecture_is_named_before_any_weight_is_read(bases, bpe, tmp_path):

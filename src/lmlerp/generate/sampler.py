@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StaticCache
 
 from lmlerp.generate.combiners import Combine
 from lmlerp.generate.nucleus import TOP_K, check_p, next_token
+from lmlerp.train.loss import context_length
 
 TABLE_COLUMNS = ["prompt_id", "sample_id", "prompt", "continuation", "n_new_tokens", "ended"]
 
@@ -81,7 +82,8 @@ def decode(
     pass stays eager. A row that has produced EOS gets EOS (the padding token) from then on, and
     the loop stops once every row has finished — Hugging Face `generate`'s convention, so that
     greedy outputs compare token for token. Row b's step t draws with `uniforms[b, t]`
-    ((B, ≥ max_new_tokens) in [0, 1), `sequence_uniforms`; None when greedy).
+    ((B, ≥ max_new_tokens) in [0, 1), `sequence_uniforms`; None when greedy). A model listed
+    twice (DExperts with θ+ as its own anti-expert) runs once per step: its KV cache is one.
     """
     batch, width = input_ids.shape
     length = width + max_new_tokens if cache_length is None else cache_length
@@ -90,14 +92,15 @@ def decode(
     mask = attention_mask.new_zeros((batch, length))  # (B, L)
     mask[:, :width] = attention_mask
     position_ids = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-    caches = [_static_cache(model, batch, length) for model in models]
-    steps = [_compiled(m) if compile else m for m in models]
+    distinct = list({id(model): model for model in models}.values())  # one cache per model
+    caches = [_static_cache(model, batch, length) for model in distinct]
+    steps = [_compiled(m) if compile else m for m in distinct]
     inputs = input_ids
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     new_tokens = []
     for t in range(max_new_tokens):
-        logits = []
-        for k, model in enumerate(models if t == 0 else steps):
+        logits = {}
+        for k, model in enumerate(distinct if t == 0 else steps):
             out = model(
                 input_ids=inputs,
                 attention_mask=mask,
@@ -107,9 +110,9 @@ def decode(
                 logits_to_keep=1,  # the prompt's other positions are never sampled from
             )
             # a copy: a CUDA graph's output is overwritten by its next replay
-            logits.append(out.logits[:, -1, :].to(torch.float32, copy=True))  # (B, V)
+            logits[id(distinct[k])] = out.logits[:, -1, :].to(torch.float32, copy=True)  # (B, V)
         u = None if uniforms is None else uniforms[:, t : t + 1]  # (B, 1)
-        token = next_token(combine(logits), top_p, u, greedy, top_k)
+        token = next_token(combine([logits[id(m)] for m in models]), top_p, u, greedy, top_k)
         token = token.masked_fill(finished, eos_id)
         new_tokens.append(token)
         finished |= token == eos_id
@@ -198,9 +201,7 @@ def _check(models: Sequence[PreTrainedModel], longest: int, max_new_tokens: int)
                 f"model {k} has vocabulary {model.config.vocab_size}, "
                 f"model 0 has {models[0].config.vocab_size}: logits cannot be combined"
             )
-        n_positions = getattr(model.config, "n_positions", None) or getattr(
-            model.config, "max_position_embeddings", None
-        )
+        n_positions = context_length(model)
         if n_positions is not None and longest + max_new_tokens > n_positions:
             raise ValueError(
                 f"model {k} has {n_positions} positions but the longest prompt ({longest} tokens "

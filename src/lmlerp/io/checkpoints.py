@@ -4,6 +4,8 @@ Loading refuses `.bin` weights (which would need unpickling), never passes `trus
 reads the safetensors headers first (a truncated file, or a tensor missing or of another shape
 than config.json implies, is named — transformers would re-initialise it or fail with a table),
 and checks every tensor for NaN/inf so that a broken base is named before work is wasted.
+Bases load through `AutoModelForCausalLM`, so θ0 may be any causal LM that transformers knows
+without remote code (GPT-2, Llama, Qwen, …); config.json's `model_type` picks the class.
 
 Hub layouts are read as well as `save_pretrained` ones (`model_shapes`): the hub's GPT-2 files
 (gpt2-large, gpt2-xl, distilgpt2) hold `GPT2Model`'s names without the `transformer.` prefix
@@ -22,7 +24,12 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from transformers import AutoConfig, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from lmlerp.io.atomic import atomic_path
 
@@ -68,11 +75,11 @@ def require_safetensors(directory: str | Path) -> None:
         raise CheckpointError(f"{directory}: no safetensors weights{hint}")
 
 
-def load(directory: str | Path, model_class=GPT2LMHeadModel) -> PreTrainedModel:
-    """Load a safetensors checkpoint directory in float32; refuse pickled weights."""
+def load(directory: str | Path, model_class=AutoModelForCausalLM) -> PreTrainedModel:
+    """Load a safetensors checkpoint directory in float32 as `model_class` (by default the
+    causal LM its config.json names); refuse pickled weights."""
     directory = Path(directory)
-    require_safetensors(directory)
-    check_tensors(directory, model_class)
+    check_tensors(directory, model_class)  # refuses pickled weights first
     model = model_class.from_pretrained(
         str(directory), use_safetensors=True, dtype=torch.float32, trust_remote_code=False
     )
@@ -139,14 +146,20 @@ def model_shapes(
     return out
 
 
-def check_tensors(directory: str | Path, model_class=GPT2LMHeadModel) -> None:
-    """Compare the weight files with the tensors config.json implies, without loading them.
+def check_tensors(
+    directory: str | Path, model_class=AutoModelForCausalLM
+) -> dict[str, tuple[int, ...]]:
+    """Compare the weight files with the tensors config.json implies, without loading them;
+    return those tensors, {model name: shape}, a tied tensor under its first name only.
 
-    Raises CheckpointError naming the first tensor that is missing, unexpected, or of another
-    shape. Tied tensors (GPT-2's `lm_head.weight` is `transformer.wte.weight`) are stored once;
-    hub layouts (base-model names, shards, legacy buffers) are read by `model_shapes`.
+    Raises CheckpointError if there are no safetensors weights (`require_safetensors`), or
+    naming the first tensor that is missing, unexpected, or of another shape. Tied tensors
+    (GPT-2's `lm_head.weight` is `transformer.wte.weight`, a Llama's with `tie_word_embeddings`
+    is `model.embed_tokens.weight`) are stored once; hub layouts (base-model names, shards,
+    legacy buffers) are read by `model_shapes`.
     """
     directory = Path(directory)
+    require_safetensors(directory)
     config = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
     build = getattr(model_class, "from_config", None) or model_class  # Auto* classes need it
     with torch.device("meta"):  # shapes only, no memory
@@ -168,6 +181,7 @@ def check_tensors(directory: str | Path, model_class=GPT2LMHeadModel) -> None:
                 f"{directory}: tensor '{name}'{as_stored} has shape {found[name][0]} in the "
                 f"weights but config.json implies {shape}"
             )
+    return expected
 
 
 def _stored_under_alias(name: str, found: Mapping, state: Mapping[str, torch.Tensor]) -> bool:

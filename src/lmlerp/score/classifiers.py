@@ -70,7 +70,6 @@ class Classifier:
     ) -> Classifier:
         """Open a classifier directory, `save_pretrained` or hub layout (safetensors only, every
         tensor checked by `checkpoints.check_tensors`, no remote code)."""
-        checkpoints.require_safetensors(directory)
         checkpoints.check_tensors(directory, AutoModelForSequenceClassification)
         model = AutoModelForSequenceClassification.from_pretrained(
             directory,

@@ -37,7 +37,6 @@ def load(
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {sorted(DTYPES)}")
-    checkpoints.require_safetensors(directory)
     checkpoints.check_tensors(directory, AutoModelForCausalLM)  # hub layouts too (GPT-2 XL)
     model = AutoModelForCausalLM.from_pretrained(
         directory, dtype=DTYPES[dtype], use_safetensors=True, trust_remote_code=False

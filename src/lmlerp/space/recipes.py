@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 
 from lmlerp.io import checkpoints, digests
 from lmlerp.io import tokenizer as tok
@@ -33,34 +33,53 @@ from lmlerp.space.paths import Point, coefficients, label
 
 LINEAR = "linear"  # the method of the built-in families g1, g2, g3, decorrelated
 
-# config.json keys that fix the tensor layout of GPT-2-like models (dropout may differ).
-ARCHITECTURE = ("model_type", "n_layer", "n_embd", "n_head", "vocab_size", "n_positions")
+# Config fields that fix a causal LM's tensors or its function, by their generic names; a
+# config's `attribute_map` gives its own spelling (GPT-2: n_layer, n_embd, n_head, n_positions).
+# Dropout may differ; a field a model type lacks is None in both bases of that type.
+ARCHITECTURE = (
+    "model_type", "vocab_size", "num_hidden_layers", "hidden_size", "num_attention_heads",
+    "num_key_value_heads", "head_dim", "intermediate_size", "n_inner", "max_position_embeddings",
+    "tie_word_embeddings", "hidden_act", "activation_function", "rope_parameters", "rms_norm_eps",
+    "layer_norm_epsilon",
+)  # fmt: skip
 
 
 def check_compatible(base_dirs: Mapping[str, str | os.PathLike]) -> None:
     """Check that checkpoint directories share architecture and tokenizer before merging them.
 
-    Compares the `ARCHITECTURE` fields of config.json (those present in either file) and the
-    tokenizer fingerprints; ValueError names both bases and the differing field (or 'tokenizer').
+    Reads config.json, the safetensors headers and the tokenizer, no weight: the `ARCHITECTURE`
+    fields, then the tensors (names and shapes, `checkpoints.check_tensors`), then the tokenizer
+    fingerprints. ValueError names both bases and the differing field (as the config spells
+    it), tensor, or 'tokenizer'.
     """
     items = [(name, Path(directory)) for name, directory in base_dirs.items()]
     if not items:
         return
     first, first_dir = items[0]
-    config = json.loads((first_dir / "config.json").read_text())
+    config = AutoConfig.from_pretrained(str(first_dir), trust_remote_code=False)
+    tensors = checkpoints.check_tensors(first_dir)
     vocab = tok.fingerprint(tok.load(first_dir))
     for name, directory in items[1:]:
-        other = json.loads((directory / "config.json").read_text())
+        where = f"bases '{first}' ({first_dir}) and '{name}' ({directory}) differ in"
+        other = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
         for field in ARCHITECTURE:
-            if (field in config or field in other) and config.get(field) != other.get(field):
-                raise ValueError(
-                    f"bases '{first}' ({first_dir}) and '{name}' ({directory}) differ in "
-                    f"'{field}': {config.get(field)!r} vs {other.get(field)!r}"
-                )
+            mine, theirs = getattr(config, field, None), getattr(other, field, None)
+            if mine != theirs:
+                spelt = config.attribute_map.get(field, field)
+                raise ValueError(f"{where} '{spelt}': {mine!r} vs {theirs!r}")
+        _check_same_tensors(where, tensors, checkpoints.check_tensors(directory))
         if tok.fingerprint(tok.load(directory)) != vocab:
+            raise ValueError(f"{where} 'tokenizer' (different vocabularies)")
+
+
+def _check_same_tensors(
+    where: str, first: Mapping[str, tuple[int, ...]], other: Mapping[str, tuple[int, ...]]
+) -> None:
+    """ValueError naming the first tensor that one base lacks or holds in another shape."""
+    for tensor in [*first, *(t for t in other if t not in first)]:
+        if first.get(tensor) != other.get(tensor):
             raise ValueError(
-                f"bases '{first}' ({first_dir}) and '{name}' ({directory}) differ in 'tokenizer' "
-                "(different vocabularies)"
+                f"{where} tensor '{tensor}': {first.get(tensor)} vs {other.get(tensor)}"
             )
 
 

@@ -17,7 +17,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlerp.train import batches, loop, schedules
-from lmlerp.train.loss import sentence_nll
+from lmlerp.train.loss import context_length, sentence_nll
 from lmlerp.train.resume import Resume
 
 
@@ -33,10 +33,11 @@ def validation_nlls(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     movie: pd.DataFrame,
-    max_len: int,
+    max_len: int | None,
     device: str = "cpu",
 ) -> dict[str, float]:
-    """Mean token NLL on positive and negative validation sentences: nll_pos_val, nll_neg_val."""
+    """Mean token NLL on positive and negative validation sentences: nll_pos_val, nll_neg_val
+    (cut at `max_len` tokens; None: `sentence_nll`'s default)."""
     return {
         key: sentence_nll(
             model, tokenizer, sentiment_sentences(movie, sentiment, "val"), max_length=max_len,
@@ -66,13 +67,14 @@ def run(
     Metrics: val_ppl = exp(NLL on own-sentiment validation sentences), plus both NLLs.
     With `resume`, continues from its saved state and saves one every `resume.every` steps.
     """
-    max_len = model.config.n_positions
     train_sequences = batches.encode_sentences(
         tokenizer, sentiment_sentences(movie, sentiment, "train")
     )
+    max_len = context_length(model)  # None: the model sets no limit, sentences stay whole
     stream = functools.partial(
         batches.sentence_batches, train_sequences, candidate["batch_size"],
-        tokenizer.pad_token_id, max_len, hp["seed"], hp["pool_size"],
+        batches.padding_id(tokenizer), max_len or max(map(len, train_sequences)), hp["seed"],
+        hp["pool_size"],
     )  # fmt: skip
     opt = loop.Optimisation(
         lr=candidate["lr"],
