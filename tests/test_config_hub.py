@@ -115,7 +115,8 @@ def test_a_gguf_source_is_valid():
     [
         (
             lambda c: c["hub"]["models"]["theta0"].update(gguf="gemma3"),
-            r"'hub\.models\.theta0\.gguf': 'gemma3' is not a name in config 'gguf' \(\['smollm2'\]\)",
+            r"'hub\.models\.theta0\.gguf': 'gemma3' is not a name in config 'gguf' "
+            r"\(\['smollm2'\]\)",
         ),
         (
             lambda c: c["gguf"]["smollm2"].update(parts=["vader/model.gguf"]),

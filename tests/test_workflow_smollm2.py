@@ -43,9 +43,12 @@ def tiny_config(work: Path) -> Path:
     theta0 = tiny_llama.write(work / "stand-ins" / "theta0", vocab, tied=True, seed=1, **shape)
     judge = tiny_llama.write(work / "stand-ins" / "judge", vocab, tied=False, seed=2, **shape)
     config = yaml.safe_load(SMOLLM2.read_text())
-    config["hub"]["models"] = {"theta0": {"path": str(theta0)}, "judge_lm": {"path": str(judge)}}
+    stand_ins = {"theta0": theta0, "judge_lm": judge}
+    config["hub"]["models"] = {role: {"path": str(d)} for role, d in stand_ins.items()}
     del config["gguf"]
-    config["assets"] = {k: v for k, v in config["assets"].items() if k in {"vader", "gensim", "smollm2"}}
+    config["assets"] = {
+        k: v for k, v in config["assets"].items() if k in {"vader", "gensim", "smollm2"}
+    }
     config["finetune"] |= {"lr": [1.0e-3, 3.0e-3], "steps": [3], "warmup_steps": 1}
     config["finetune"] |= {"checkpoint_every": 2, "batch_size": [8]}
     config["prompts"] |= {"neutral": 2, "positive": 1, "negative": 1}
