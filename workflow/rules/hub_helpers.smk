@@ -18,14 +18,14 @@ FETCHED_MODELS = [name for name in HUB_MODELS if name not in GGUF_MODELS]
 def gguf_part_assets(wildcards):
     """The asset directory of every part of GGUF file `wildcards.gguf`, in order."""
     return [
-        f"resources/{part.split('/')[0]}"
-        for part in config["gguf"][wildcards.gguf]["parts"]
+        f"resources/{asset}"
+        for asset, _ in lmlerp_config.gguf_parts(config, wildcards.gguf)
     ]
 
 
 def gguf_part_members(wildcards):
     """The member file name of every part inside its asset directory, in order."""
-    return [part.split("/", 1)[1] for part in config["gguf"][wildcards.gguf]["parts"]]
+    return [member for _, member in lmlerp_config.gguf_parts(config, wildcards.gguf)]
 
 
 def model_source(wildcards):

@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = exports(
         "visible_cuda_devices": "checks",
         "budgets": "parts",
         "decorrelated": "parts",
+        "gguf_parts": "parts",
         "pretrained_here": "parts",
         "key_path": "validation",
         "load": "validation",

@@ -287,9 +287,8 @@ def _check_gguf(config: Mapping[str, Any]) -> None:
     """GGUF LMs: every part an extracted member of a configured asset, every {gguf} source a
     name in config `gguf`, and `eos_token` only where a GGUF is converted."""
     files = config.get("gguf", {})
-    for name, entry in files.items():
-        for i, part in enumerate(entry["parts"]):
-            asset, member = part.split("/", 1)
+    for name in files:
+        for i, (asset, member) in enumerate(parts.gguf_parts(config, name)):
             if asset not in config["assets"]:
                 raise ConfigError(f"config key 'gguf.{name}.parts[{i}]': no asset '{asset}'")
             if member not in config["assets"][asset]["members"]:

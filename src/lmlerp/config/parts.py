@@ -67,3 +67,9 @@ def needed_keys(config: Mapping[str, Any]) -> dict[str, str]:
     if decorrelated(config) and "reference" in config.get("hub", {}).get("models", {}):
         needed["resources.finetune_reference"] = "hub.models.reference is fine-tuned for Fig 9 (a)"
     return needed
+
+
+def gguf_parts(config: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
+    """(asset, member) of every part of GGUF file `name` in config `gguf`, in order: the
+    member is a file that asset extracts into its directory."""
+    return [tuple(part.split("/", 1)) for part in config["gguf"][name]["parts"]]
