@@ -37,8 +37,10 @@ lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(VENV)/bin/snakemake --lint
 
+# Two pytest-xdist workers: the tests of the shared tiny-config runs on one (tests/conftest.py)
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q --durations=20
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake

@@ -159,3 +159,15 @@ def test_safetensors_file_alone_is_not_a_model(tmp_path):
     save_file({"w": torch.zeros(2)}, repo / "model.safetensors")
     with pytest.raises(hub.HubError, match=r"no config\.json"):
         hub.fetch({"path": str(repo)}, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("source", "described"),
+    [
+        ({"repo": "openai-community/gpt2", "revision": "main"}, "openai-community/gpt2@main"),
+        ({"path": "/models/theta0"}, "/models/theta0"),
+        ({"gguf": "smollm2", "eos_token": "<|endoftext|>"}, "GGUF smollm2"),
+    ],
+)
+def test_every_kind_of_source_is_described_for_messages_and_the_summary(source, described):
+    assert hub.describe(source) == described

@@ -43,9 +43,11 @@ class HubError(RuntimeError):
 
 
 def describe(source: Mapping[str, Any]) -> str:
-    """'owner/name@revision' or the local path, for messages."""
+    """'owner/name@revision', the local path or 'GGUF <name>' (config `gguf`), for messages."""
     if "path" in source:
         return str(source["path"])
+    if "gguf" in source:
+        return f"GGUF {source['gguf']}"
     return f"{source['repo']}@{source['revision']}"
 
 
