@@ -11,6 +11,18 @@ import yaml
 from workflow_helpers import RESUME_TARGETS, TINY, prepare_workdir, snakemake
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine lose ≈10× to them
+    (a module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A complete local run of the tiny config (the reference other runs are compared with).

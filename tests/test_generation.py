@@ -1,11 +1,11 @@
 """The sampler: exact top-p, greedy agreement with HF `generate`, seeds, EOS, DExperts."""
 
 import copy
-import itertools
 
 import pandas as pd
 import pytest
 import torch
+from toy_text import TEXTS
 from transformers.generation.logits_process import TopPLogitsWarper
 
 from lmlerp.data import bpe as bpe_training
@@ -14,21 +14,11 @@ from lmlerp.io import tokenizer as tok
 from lmlerp.train import pretrain
 
 ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
-TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
 PROMPTS = ["The movie", "A", "This film was really quite", "Our critic felt"]  # 1 to 5 tokens
 NEG_INF = float("-inf")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine lose ≈10× to them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

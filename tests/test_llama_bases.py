@@ -25,13 +25,7 @@ PROMPTS = ["The movie", "A", "This film was really quite", "Our critic felt"]
 TIES = pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine lose ≈10× to them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """Scores: distinct-n, conditional perplexity, Harper grammar, next-token probabilities, norms."""
 
-import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toy_text import TEXTS
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from lmlerp.data import bpe as bpe_training
@@ -17,10 +17,6 @@ from lmlerp.train import batches as lm_batches
 from lmlerp.train import loss as lm_loss
 from lmlerp.train import pretrain
 
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
-TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
 ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
 
 PROMPTS = ["The movie", "A story", "This film was", "The plot", "Our critic felt", "The actor"]

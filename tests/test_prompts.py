@@ -1,19 +1,15 @@
 """Prompt sets: word-boundary cuts, seeded sampling of prefixes, the assembled table."""
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
+import toy_text
 
 from lmlerp.data import bpe as bpe_training
 from lmlerp.data import prompts
 
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
 TAIL = "and everyone in the theatre said so after the long evening ended quietly."
-TEXTS = [f"{s} {v} {a} {TAIL}" for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
+TEXTS = toy_text.sentences(TAIL)
 SETTINGS = {
     "neutral": 3,
     "positive": 2,

@@ -1,16 +1,10 @@
 """The shared byte-level BPE: training, round trips, save/load and its fingerprint."""
 
-import itertools
-
 import pytest
+from toy_text import TEXTS
 
 from lmlerp.data import bpe as bpe_training
 from lmlerp.io import tokenizer as tok
-
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
-TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from toy_text import TEXTS
 
 from lmlerp import jobs
 from lmlerp.data import bpe as bpe_training
@@ -13,10 +14,6 @@ from lmlerp.train import batches as lm_batches
 from lmlerp.train import loop, pretrain, schedules
 from lmlerp.train import loss as lm_loss
 
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
-TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
 ARCH = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 32}
 
 

@@ -4,18 +4,14 @@ tied or untied embeddings, and a tokenizer without a pad token, as SmolLM2's bas
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from toy_text import TEXTS
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 EOS = "<|endoftext|>"
-SUBJECTS = ["The movie", "This film", "The actor", "A story", "The plot", "Our critic"]
-VERBS = ["was", "seemed", "felt", "became", "remained"]
-ADJECTIVES = ["wonderful", "boring", "charming", "dreadful", "moving", "slow"]
-TEXTS = [f"{s} {v} {a} today." for s, v, a in itertools.product(SUBJECTS, VERBS, ADJECTIVES)]
 # 2 layers × 32 wide, 4 query heads sharing 2 key/value heads; 64 positions (rotary: no table)
 SHAPE = {
     "hidden_size": 32,
