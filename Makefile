@@ -37,10 +37,13 @@ lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(VENV)/bin/snakemake --lint
 
-# Two pytest-xdist workers: the tests of the shared tiny-config runs on one (tests/conftest.py)
+# Two pytest-xdist workers, a test module at a time (--dist loadscope): a module's fixtures (a
+# killed run, a merged run) are built once. A session fixture is built once per worker that
+# needs it: the tiny run may be built twice. (--dist loadgroup would keep its users together,
+# but xdist 3.8 marks groups through Node._nodeid, which pytest 9.2 no longer reads.)
 TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=30
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake

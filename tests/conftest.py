@@ -42,22 +42,8 @@ def summary(tiny_run) -> dict:
     return json.loads((tiny_run / "results" / "summary.json").read_text())
 
 
-# Session fixtures of whole tiny-config runs: their users share one pytest-xdist worker, which
-# builds each of them once (a session fixture is per worker). test_slurm asks for both by name.
-SHARED_RUNS = {"tiny_run", "summary", "resume_reference"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Group the workflow tests for `pytest -n N --dist loadgroup` (make test): the users of the
-    shared runs on one worker, every other workflow module on one worker of its own choosing
-    (its module fixtures are built once); unit tests go wherever a worker is free. Then skip the
-    `cuda` tests where torch sees no CUDA device (imported only if one is marked)."""
-    for item in items:
-        if SHARED_RUNS & set(item.fixturenames) or item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.xdist_group("shared_runs"))
-        elif item.get_closest_marker("workflow"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """Skip the `cuda` tests where torch sees no CUDA device (imported only if one is marked)."""
     marked = [item for item in items if "cuda" in item.keywords]
     if not marked:
         return
