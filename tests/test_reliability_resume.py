@@ -8,6 +8,7 @@ The tiny config trains too fast to kill a job between two states reliably, so th
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -33,13 +34,19 @@ JOBS = [
 ]  # fmt: skip
 
 
+def holds(directory: Path, name: str) -> bool:
+    """Whether a file `name` lies anywhere under `directory`, which a running job is writing:
+    unlike `Path.rglob`, `os.walk` skips a temporary directory renamed away mid-walk."""
+    return any(name in files for _, _, files in os.walk(directory))
+
+
 def kill_once_a_state_is_saved(work: Path, configfile: Path, rule: str, target: str, state: Path):
     """Re-run `rule`'s job for `target` and SIGKILL Snakemake and the job once a state exists."""
     process = start(
         work, target, "--forcerun", rule, configfile=configfile
     )  # targets first: --forcerun takes a list
     deadline = time.monotonic() + 600
-    while not any(state.rglob("state.json")):
+    while not holds(state, "state.json"):
         assert process.poll() is None, f"{rule} ended before saving a state"
         assert time.monotonic() < deadline, f"{rule} saved no state in 600 s"
         time.sleep(0.02)
