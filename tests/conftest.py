@@ -96,7 +96,8 @@ def resume_reference(tmp_path_factory) -> tuple[Path, Path]:
     """An uninterrupted run of the tiny config with budgets long enough to kill a training job
     between two resume states (pretraining 240 steps, a state every 40; classifiers 60 steps,
     a checkpoint every 15), for the targets of `RESUME_TARGETS`; and its config file. Built once
-    per session and only read: its tests copy it. $LMLERP_RESUME_RUN may name such a finished run to reuse."""
+    per session and only read: its tests copy it.
+    $LMLERP_RESUME_RUN may name such a finished run to reuse."""
     if os.environ.get("LMLERP_RESUME_RUN"):  # a finished run of this fixture, only read
         work = Path(os.environ["LMLERP_RESUME_RUN"])
         return work, work / "config.yaml"
