@@ -38,9 +38,8 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 
 # Two pytest-xdist workers, a test module at a time (--dist loadscope): a module's fixtures (a
-# killed run, a merged run) are built once. A session fixture is built once per worker that
-# needs it: the tiny run may be built twice. (--dist loadgroup would keep its users together,
-# but xdist 3.8 marks groups through Node._nodeid, which pytest 9.2 no longer reads.)
+# killed run, a merged run) are built once; the session's reference runs (the tiny run, the
+# resume reference) once for both workers, under a file lock (tests/conftest.py, built_once).
 TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=30
