@@ -25,6 +25,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def under_xdist() -> bool:
+    """Whether this process is a pytest-xdist worker (whose siblings share the temporary root)."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     """The directory `name`, made by `build` once per session rather than once per worker.
 
@@ -32,7 +37,7 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     while the others wait on a lock; a failed build fails every worker with its message, instead
     of being tried again. The directory is only read afterwards.
     """
-    if "PYTEST_XDIST_WORKER" not in os.environ:
+    if not under_xdist():
         work = tmp_path_factory.mktemp(name)
         build(work)
         return work
@@ -68,9 +73,7 @@ def tiny_run(tmp_path_factory) -> Path:
     if os.environ.get("LMLERP_TINY_RUN"):
         return Path(os.environ["LMLERP_TINY_RUN"])
     built = built_once(tmp_path_factory, "tiny", run_tiny)
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return built
-    return copy_run(built, tmp_path_factory.mktemp("tiny") / "run")
+    return copy_run(built, tmp_path_factory.mktemp("tiny") / "run") if under_xdist() else built
 
 
 @pytest.fixture(scope="session")
